@@ -1,0 +1,78 @@
+"""Client-chosen idempotency keys: a replay returns the first result.
+
+Exactly-once comes from the unique key column: two concurrent first calls may both
+do the work, but only one can insert the key and commit; the other's whole DB
+transaction rolls back and it returns the winner's result.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from ..errors import IdempotencyKeyReused, StoreCreditError
+from ..models import Entry, Hold, IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+_KEY_CONSTRAINT = "store_credit_idempotency_key"
+
+
+def fingerprint(operation: str, params: dict) -> str:
+    def default(value):
+        if isinstance(value, Decimal):
+            return str(value)
+        return str(value)
+
+    payload = json.dumps([operation, params], sort_keys=True, default=default)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, operation: str, digest: str):
+    if record.operation != operation or record.fingerprint != digest:
+        raise IdempotencyKeyReused(
+            "This idempotency key was already used for a different request."
+        )
+    return record.entry if record.entry_id else record.hold
+
+
+def run_idempotent(
+    key: str | None,
+    operation: str,
+    params: dict,
+    work: Callable[[], Entry | Hold],
+) -> Entry | Hold:
+    """Run `work` in one DB transaction, at most once per `key`."""
+    if key is None:
+        with transaction.atomic():
+            return work()
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise StoreCreditError(
+            f"Idempotency key must be 1-{MAX_KEY_LENGTH} characters.",
+            field="idempotencyKey",
+        )
+    digest = fingerprint(operation, params)
+    existing = IdempotencyRecord.objects.filter(key=key).first()
+    if existing:
+        return _replay(existing, operation, digest)
+    try:
+        with transaction.atomic():
+            result = work()
+            IdempotencyRecord.objects.create(
+                key=key,
+                operation=operation,
+                fingerprint=digest,
+                entry=result if isinstance(result, Entry) else None,
+                hold=result if isinstance(result, Hold) else None,
+            )
+            return result
+    except IntegrityError as exc:
+        if not _is_key_violation(exc):
+            raise
+    return _replay(IdempotencyRecord.objects.get(key=key), operation, digest)
+
+
+def _is_key_violation(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == _KEY_CONSTRAINT

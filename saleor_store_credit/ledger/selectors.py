@@ -1,0 +1,18 @@
+"""Ledger reads."""
+
+from ..models import Account, Entry, Hold, HoldStatus
+
+
+def accounts_for_user(user_id) -> list[Account]:
+    return list(Account.objects.filter(user_id=user_id).order_by("currency"))
+
+
+def entries_for_user(user_id, currency: str | None = None):
+    qs = Entry.objects.filter(account__user_id=user_id)
+    if currency:
+        qs = qs.filter(account__currency=currency.upper())
+    return qs.order_by("-id")
+
+
+def active_holds(account_id: int):
+    return Hold.objects.filter(account_id=account_id, status=HoldStatus.ACTIVE)

@@ -1,0 +1,352 @@
+"""Ledger writes. Each public function is one DB transaction that locks the account
+row(s) in primary-key order and re-checks the available balance under the lock.
+
+All functions are keyword-only. Amounts may be given as Decimal, int or str; floats
+and every other inexact or malformed amount are refused (`money.parse_amount`).
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..errors import (
+    BalanceLimitExceeded,
+    CurrencyMismatch,
+    HoldAmountExceeded,
+    HoldNotActive,
+    InsufficientFunds,
+    StoreCreditError,
+)
+from ..models import Account, Entry, EntryDirection, EntryKind, Hold, HoldStatus
+from ..money import normalize_currency, parse_amount, parse_signed_amount
+from .actors import Actor
+from .idempotency import run_idempotent
+from .locks import lock_account, lock_hold_with_account
+
+
+@dataclass(frozen=True)
+class Refs:
+    """What a ledger line points at in Saleor (identifiers, not foreign keys)."""
+
+    order_id: UUID | None = None
+    checkout_id: UUID | None = None
+    transaction_id: UUID | None = None
+    gift_card_id: int | None = None
+    reference: str = ""
+
+
+NO_REFS = Refs()
+
+
+def get_or_create_account(*, user, currency: str) -> Account:
+    """Return the user's account in `currency`, creating it race-free."""
+    currency = normalize_currency(currency)
+    account = Account.objects.filter(user=user, currency=currency).first()
+    if account:
+        return account
+    Account.objects.bulk_create(
+        [Account(user=user, email=getattr(user, "email", "") or "", currency=currency)],
+        ignore_conflicts=True,
+    )
+    return Account.objects.get(user=user, currency=currency)
+
+
+def _account_id(account: Account | int) -> int:
+    return account.pk if isinstance(account, Account) else int(account)
+
+
+def _check_currency(account: Account, currency: str | None) -> None:
+    if currency is not None and normalize_currency(currency) != account.currency:
+        raise CurrencyMismatch(
+            f"This store credit account is in {account.currency}, not {currency}."
+        )
+
+
+def _write_entry(
+    account: Account,
+    *,
+    direction: str,
+    amount: Decimal,
+    kind: str,
+    reason: str,
+    actor: Actor,
+    refs: Refs,
+    hold: Hold | None = None,
+) -> Entry:
+    delta = amount if direction == EntryDirection.CREDIT else -amount
+    account.balance = account.balance + delta
+    Account.objects.filter(pk=account.pk).update(
+        balance=F("balance") + delta, updated_at=timezone.now()
+    )
+    return Entry.objects.create(
+        account=account,
+        direction=direction,
+        amount=amount,
+        balance_after=account.balance,
+        kind=kind,
+        reason=reason,
+        hold=hold,
+        order_id=refs.order_id,
+        checkout_id=refs.checkout_id,
+        transaction_id=refs.transaction_id,
+        gift_card_id=refs.gift_card_id,
+        reference=refs.reference,
+        **actor.entry_fields(),
+    )
+
+
+def _params(account_id: int, amount: Decimal, **extra) -> dict:
+    refs = extra.pop("refs", None)
+    if refs is not None:
+        extra.update({k: v for k, v in asdict(refs).items() if v not in (None, "")})
+    return {"account": account_id, "amount": str(amount), **extra}
+
+
+def credit(
+    *,
+    account: Account | int,
+    amount,
+    kind: str,
+    actor: Actor,
+    reason: str = "",
+    refs: Refs = NO_REFS,
+    currency: str | None = None,
+    max_balance: Decimal | None = None,
+    idempotency_key: str | None = None,
+) -> Entry:
+    """Add credit. `max_balance` (policy) refuses credits that would exceed it."""
+    account_id = _account_id(account)
+    current = Account.objects.get(pk=account_id)
+    _check_currency(current, currency)
+    value = parse_amount(amount, current.currency)
+
+    def work():
+        locked = lock_account(account_id)
+        if max_balance is not None and locked.balance + value > max_balance:
+            raise BalanceLimitExceeded(
+                f"The balance may not exceed {max_balance} {locked.currency}."
+            )
+        return _write_entry(
+            locked,
+            direction=EntryDirection.CREDIT,
+            amount=value,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            refs=refs,
+        )
+
+    params = _params(account_id, value, kind=kind, reason=reason, refs=refs)
+    return run_idempotent(idempotency_key, "credit", params, work)
+
+
+def debit(
+    *,
+    account: Account | int,
+    amount,
+    kind: str,
+    actor: Actor,
+    reason: str = "",
+    refs: Refs = NO_REFS,
+    currency: str | None = None,
+    idempotency_key: str | None = None,
+) -> Entry:
+    """Take credit out of the available balance (never below zero)."""
+    account_id = _account_id(account)
+    current = Account.objects.get(pk=account_id)
+    _check_currency(current, currency)
+    value = parse_amount(amount, current.currency)
+
+    def work():
+        locked = lock_account(account_id)
+        if value > locked.available:
+            raise InsufficientFunds("Not enough store credit available.")
+        return _write_entry(
+            locked,
+            direction=EntryDirection.DEBIT,
+            amount=value,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            refs=refs,
+        )
+
+    params = _params(account_id, value, kind=kind, reason=reason, refs=refs)
+    return run_idempotent(idempotency_key, "debit", params, work)
+
+
+def adjust(
+    *,
+    account: Account | int,
+    amount,
+    reason: str,
+    actor: Actor,
+    currency: str | None = None,
+    max_balance: Decimal | None = None,
+    idempotency_key: str | None = None,
+) -> Entry:
+    """Staff adjustment: a positive amount adds credit, a negative one deducts it."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise StoreCreditError("A reason is required.", field="reason", code="required")
+    account_id = _account_id(account)
+    current = Account.objects.get(pk=account_id)
+    _check_currency(current, currency)
+    signed = parse_signed_amount(amount, current.currency)
+    common = {
+        "account": account_id,
+        "kind": EntryKind.ADJUSTMENT,
+        "actor": actor,
+        "reason": reason.strip(),
+        "idempotency_key": idempotency_key,
+    }
+    if signed > 0:
+        return credit(amount=signed, max_balance=max_balance, **common)
+    return debit(amount=-signed, **common)
+
+
+def place_hold(
+    *,
+    account: Account | int,
+    amount,
+    actor: Actor,
+    checkout_id: UUID | None = None,
+    transaction_id: UUID | None = None,
+    reference: str = "",
+    expires_at: datetime | None = None,
+    currency: str | None = None,
+    idempotency_key: str | None = None,
+) -> Hold:
+    """Reserve part of the available balance."""
+    account_id = _account_id(account)
+    current = Account.objects.get(pk=account_id)
+    _check_currency(current, currency)
+    value = parse_amount(amount, current.currency)
+
+    def work():
+        locked = lock_account(account_id)
+        if value > locked.available:
+            raise InsufficientFunds("Not enough store credit available.")
+        Account.objects.filter(pk=account_id).update(
+            held=F("held") + value, updated_at=timezone.now()
+        )
+        return Hold.objects.create(
+            account=locked,
+            amount=value,
+            checkout_id=checkout_id,
+            transaction_id=transaction_id,
+            reference=reference,
+            expires_at=expires_at,
+        )
+
+    params = _params(
+        account_id, value, checkout=checkout_id, transaction=transaction_id
+    )
+    return run_idempotent(idempotency_key, "hold", params, work)
+
+
+def _hold_id(hold: Hold | int) -> int:
+    return hold.pk if isinstance(hold, Hold) else int(hold)
+
+
+def _resolve(hold: Hold, status: str, reason: str, captured: Decimal) -> None:
+    hold.status = status
+    hold.captured_amount = captured
+    hold.resolved_at = timezone.now()
+    hold.resolution_reason = reason[:255]
+    hold.save(
+        update_fields=["status", "captured_amount", "resolved_at", "resolution_reason"]
+    )
+    Account.objects.filter(pk=hold.account_id).update(
+        held=F("held") - hold.amount, updated_at=timezone.now()
+    )
+
+
+def capture_hold(
+    *,
+    hold: Hold | int,
+    actor: Actor,
+    amount=None,
+    kind: str = EntryKind.PAYMENT,
+    reason: str = "",
+    refs: Refs = NO_REFS,
+    idempotency_key: str | None = None,
+) -> Entry:
+    """Turn an active hold into a debit; capturing less releases the rest."""
+    hold_id = _hold_id(hold)
+    current = Hold.objects.select_related("account").get(pk=hold_id)
+    value = (
+        current.amount
+        if amount is None
+        else parse_amount(amount, current.account.currency)
+    )
+
+    def work():
+        locked_hold, account = lock_hold_with_account(hold_id)
+        if locked_hold.status != HoldStatus.ACTIVE:
+            raise HoldNotActive(f"This hold is already {locked_hold.status}.")
+        if value > locked_hold.amount:
+            raise HoldAmountExceeded("Cannot capture more than the hold reserves.")
+        _resolve(locked_hold, HoldStatus.CAPTURED, reason, value)
+        account.held -= locked_hold.amount
+        return _write_entry(
+            account,
+            direction=EntryDirection.DEBIT,
+            amount=value,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            refs=refs,
+            hold=locked_hold,
+        )
+
+    params = _params(current.account_id, value, hold=hold_id, kind=kind, refs=refs)
+    return run_idempotent(idempotency_key, "capture", params, work)
+
+
+def release_hold(
+    *,
+    hold: Hold | int,
+    actor: Actor,
+    reason: str = "released",
+    expired: bool = False,
+    idempotency_key: str | None = None,
+) -> Hold:
+    """Return a hold's amount to the available balance."""
+    hold_id = _hold_id(hold)
+
+    def work():
+        locked_hold, _account = lock_hold_with_account(hold_id)
+        if locked_hold.status != HoldStatus.ACTIVE:
+            raise HoldNotActive(f"This hold is already {locked_hold.status}.")
+        status = HoldStatus.EXPIRED if expired else HoldStatus.RELEASED
+        _resolve(locked_hold, status, reason, Decimal(0))
+        return locked_hold
+
+    params = {"hold": hold_id, "expired": expired}
+    return run_idempotent(idempotency_key, "release", params, work)
+
+
+def expire_holds(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Expire active holds whose lifetime has passed. Returns how many expired."""
+    now = now or timezone.now()
+    expired = 0
+    ids = list(
+        Hold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lt=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for hold_id in ids:
+        try:
+            release_hold(
+                hold=hold_id, actor=Actor.system("hold expiry"), reason="expired",
+                expired=True,
+            )
+        except HoldNotActive:
+            continue  # resolved by someone else meanwhile
+        expired += 1
+    return expired

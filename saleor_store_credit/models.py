@@ -1,0 +1,196 @@
+"""Ledger tables.
+
+References to Saleor objects (orders, checkouts, transactions, gift cards) are plain
+identifiers, not foreign keys: a ledger line must outlive whatever it points at, and
+Saleor's cascading deletes must never reach an append-only table. The one foreign key
+into Saleor is the customer, and deleting a customer only detaches the account.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+MONEY = {"max_digits": 30, "decimal_places": 4}
+
+
+class ActorType(models.TextChoices):
+    STAFF = "staff", "Staff user"
+    APP = "app", "App"
+    CUSTOMER = "customer", "Customer"
+    SYSTEM = "system", "System"
+
+
+class EntryKind(models.TextChoices):
+    ADJUSTMENT = "adjustment", "Staff adjustment"
+    PAYMENT = "payment", "Paid an order"
+    REFUND = "refund", "Refund of a store-credit payment"
+    CREDIT_MEMO = "credit_memo", "Credit memo"
+    GIFT_CARD = "gift_card", "Gift card converted"
+    PAYOUT = "payout", "Reimbursed"
+    PAYOUT_REVERSAL = "payout_reversal", "Reimbursement reversed"
+    EXPIRY = "expiry", "Expired"
+
+
+class EntryDirection(models.TextChoices):
+    CREDIT = "credit", "Credit"
+    DEBIT = "debit", "Debit"
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CAPTURED = "captured", "Captured"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Account(models.Model):
+    """One customer's store credit in one currency.
+
+    `balance` is the posted balance (sum of entries) and `held` the sum of active
+    holds; both are maintained under a row lock and re-derived by `ledger_verify()`.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="store_credit_accounts",
+    )
+    email = models.CharField(max_length=254, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    balance = models.DecimalField(**MONEY, default=Decimal(0))
+    held = models.DecimalField(**MONEY, default=Decimal(0))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "currency"], name="store_credit_account_user_currency"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="store_credit_account_balance_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(held__gte=0), name="store_credit_account_held_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(held__lte=F("balance")),
+                name="store_credit_account_available_gte_0",
+            ),
+        ]
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.held
+
+    def __str__(self):
+        return f"{self.email or self.user_id} {self.currency}"
+
+
+class Hold(models.Model):
+    """An amount reserved for a checkout; resolves exactly once (DB-enforced)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(
+        max_length=16, choices=HoldStatus.choices, default=HoldStatus.ACTIVE
+    )
+    captured_amount = models.DecimalField(**MONEY, default=Decimal(0))
+    checkout_id = models.UUIDField(null=True, blank=True, db_index=True)
+    order_id = models.UUIDField(null=True, blank=True, db_index=True)
+    transaction_id = models.UUIDField(null=True, blank=True, db_index=True)
+    reference = models.CharField(max_length=255, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_reason = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="store_credit_hold_amount_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_amount__gte=0)
+                & Q(captured_amount__lte=F("amount")),
+                name="store_credit_hold_captured_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=HoldStatus.CAPTURED) | Q(captured_amount=0),
+                name="store_credit_hold_only_captured_has_capture",
+            ),
+            # Never two live reservations for one checkout.
+            models.UniqueConstraint(
+                fields=["checkout_id"],
+                condition=Q(status=HoldStatus.ACTIVE),
+                name="store_credit_hold_one_active_per_checkout",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status=HoldStatus.ACTIVE),
+                name="store_credit_hold_active_exp",
+            )
+        ]
+
+
+class Entry(models.Model):
+    """An immutable ledger line. Corrections are new entries (DB-enforced)."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries"
+    )
+    direction = models.CharField(max_length=6, choices=EntryDirection.choices)
+    amount = models.DecimalField(**MONEY)
+    balance_after = models.DecimalField(**MONEY)
+    kind = models.CharField(max_length=32, choices=EntryKind.choices)
+    reason = models.TextField(blank=True, default="")
+    hold = models.ForeignKey(
+        Hold, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    order_id = models.UUIDField(null=True, blank=True, db_index=True)
+    checkout_id = models.UUIDField(null=True, blank=True)
+    transaction_id = models.UUIDField(null=True, blank=True)
+    gift_card_id = models.BigIntegerField(null=True, blank=True)
+    reference = models.CharField(max_length=255, blank=True, default="")
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="store_credit_entry_amount_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0),
+                name="store_credit_entry_balance_after_gte_0",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "-id"], name="store_credit_entry_hist")]
+        ordering = ["-id"]
+
+    @property
+    def signed_amount(self) -> Decimal:
+        return self.amount if self.direction == EntryDirection.CREDIT else -self.amount
+
+
+class IdempotencyRecord(models.Model):
+    """First result of a keyed operation; replays return it (DB-unique key)."""
+
+    key = models.CharField(max_length=255)
+    operation = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)
+    entry = models.ForeignKey(Entry, null=True, on_delete=models.PROTECT, related_name="+")
+    hold = models.ForeignKey(Hold, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key"], name="store_credit_idempotency_key")
+        ]
