@@ -1,0 +1,115 @@
+"""The plugin's configuration (Dashboard → Configuration → Plugins → Store credit),
+parsed once into a typed object. No Saleor imports: the ledger tier uses it too."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlparse
+
+# Field names as stored in Saleor's PluginConfiguration rows.
+ENABLED_CHANNELS = "enabled_channels"
+REFUND_TO_CREDIT_BY_DEFAULT = "refund_to_store_credit_by_default"
+MAX_BALANCE = "max_balance_per_account"
+CREDIT_EXPIRY_DAYS = "default_credit_expiry_days"
+HOLD_LIFETIME_MINUTES = "hold_lifetime_minutes"
+WEBHOOK_TARGETS = "webhook_target_urls"
+WEBHOOK_SECRET = "webhook_secret"
+NOTIFY_BALANCE_CHANGED = "notify_balance_changed"
+NOTIFY_CREDIT_MEMO = "notify_credit_memo"
+NOTIFY_EXPIRING = "notify_credit_expiring"
+MIN_REIMBURSEMENT = "minimum_reimbursement_amount"
+MIRROR_TO_METADATA = "mirror_balance_to_private_metadata"
+
+DEFAULT_HOLD_LIFETIME_MINUTES = 24 * 60
+
+
+class ConfigurationError(ValueError):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field_name = field_name
+
+
+def _decimal_or_none(name: str, raw) -> Decimal | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ConfigurationError(name, f"{name}: not a decimal number: {raw!r}")
+    if not value.is_finite() or value < 0:
+        raise ConfigurationError(name, f"{name}: must be a non-negative number")
+    return value
+
+
+def _int_or_none(name: str, raw, *, minimum: int) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigurationError(name, f"{name}: not a whole number: {raw!r}")
+    if value < minimum:
+        raise ConfigurationError(name, f"{name}: must be at least {minimum}")
+    return value
+
+
+def _bool(raw) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    return str(raw).strip().lower() == "true"
+
+
+def _lines(raw) -> list[str]:
+    return [part.strip() for part in str(raw or "").replace(",", "\n").splitlines() if part.strip()]
+
+
+@dataclass(frozen=True)
+class StoreCreditSettings:
+    enabled_channels: tuple[str, ...] = ()  # empty: every channel
+    refund_to_store_credit_by_default: bool = False
+    max_balance: Decimal | None = None
+    credit_expiry_days: int | None = None
+    hold_lifetime_minutes: int = DEFAULT_HOLD_LIFETIME_MINUTES
+    webhook_targets: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    notify_balance_changed: bool = True
+    notify_credit_memo: bool = True
+    notify_credit_expiring: bool = False
+    minimum_reimbursement: Decimal | None = None
+    mirror_to_metadata: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def channel_enabled(self, channel_slug: str | None) -> bool:
+        return not self.enabled_channels or channel_slug in self.enabled_channels
+
+    @classmethod
+    def from_configuration(cls, configuration: list[dict]) -> "StoreCreditSettings":
+        """Parse Saleor's `[{"name": ..., "value": ...}]`; raises ConfigurationError."""
+        values = {item["name"]: item.get("value") for item in configuration or []}
+        targets = tuple(_lines(values.get(WEBHOOK_TARGETS)))
+        for url in targets:
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ConfigurationError(WEBHOOK_TARGETS, f"Not an http(s) URL: {url!r}")
+        lifetime = _int_or_none(
+            HOLD_LIFETIME_MINUTES, values.get(HOLD_LIFETIME_MINUTES), minimum=1
+        )
+        return cls(
+            enabled_channels=tuple(_lines(values.get(ENABLED_CHANNELS))),
+            refund_to_store_credit_by_default=_bool(
+                values.get(REFUND_TO_CREDIT_BY_DEFAULT, False)
+            ),
+            max_balance=_decimal_or_none(MAX_BALANCE, values.get(MAX_BALANCE)),
+            credit_expiry_days=_int_or_none(
+                CREDIT_EXPIRY_DAYS, values.get(CREDIT_EXPIRY_DAYS), minimum=1
+            ),
+            hold_lifetime_minutes=lifetime or DEFAULT_HOLD_LIFETIME_MINUTES,
+            webhook_targets=targets,
+            webhook_secret=str(values.get(WEBHOOK_SECRET) or ""),
+            notify_balance_changed=_bool(values.get(NOTIFY_BALANCE_CHANGED, True)),
+            notify_credit_memo=_bool(values.get(NOTIFY_CREDIT_MEMO, True)),
+            notify_credit_expiring=_bool(values.get(NOTIFY_EXPIRING, False)),
+            minimum_reimbursement=_decimal_or_none(
+                MIN_REIMBURSEMENT, values.get(MIN_REIMBURSEMENT)
+            ),
+            mirror_to_metadata=_bool(values.get(MIRROR_TO_METADATA, True)),
+        )

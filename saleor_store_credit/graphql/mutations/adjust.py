@@ -1,0 +1,62 @@
+import graphene
+from django.db import transaction
+
+from saleor.permission.enums import AccountPermissions
+
+from ...integration import after_balance_change
+from ...ledger import adjust, get_or_create_account
+from ...money import normalize_currency
+from ..auth import actor_for, require
+from ..types import Decimal, StoreCreditAccount, StoreCreditEntry
+from .base import BaseStoreCreditMutation, decode_user_id
+
+
+class StoreCreditAdjust(BaseStoreCreditMutation):
+    entry = graphene.Field(StoreCreditEntry)
+    account = graphene.Field(StoreCreditAccount)
+
+    class Arguments:
+        customer_id = graphene.ID(required=True, description="Saleor User ID.")
+        amount = Decimal(
+            required=True,
+            description="Positive to add credit, negative to deduct it. Send exact "
+            "decimals (e.g. \"12.50\"); the currency's precision applies.",
+        )
+        currency = graphene.String(required=True)
+        reason = graphene.String(required=True)
+        notify_customer = graphene.Boolean(default_value=False)
+        channel = graphene.String(
+            description="Channel slug used for the customer notification."
+        )
+        idempotency_key = graphene.String(
+            description="Retrying with the same key returns the first result."
+        )
+
+    class Meta:
+        description = "Add or deduct a customer's store credit. Requires MANAGE_USERS."
+
+    @classmethod
+    def perform(cls, _root, info, **data):
+        context = info.context
+        require(context, [AccountPermissions.MANAGE_USERS])
+        user = decode_user_id(data["customer_id"])
+        currency = normalize_currency(data["currency"])
+        settings = context.store_credit_settings
+        with transaction.atomic():
+            account = get_or_create_account(user=user, currency=currency)
+            entry = adjust(
+                account=account,
+                amount=data["amount"],
+                reason=data["reason"],
+                actor=actor_for(context),
+                max_balance=settings.max_balance,
+                idempotency_key=data.get("idempotency_key"),
+            )
+            after_balance_change(
+                entry,
+                settings=settings,
+                notify=bool(data.get("notify_customer")),
+                channel_slug=data.get("channel"),
+            )
+        account.refresh_from_db()
+        return cls(entry=entry, account=account, errors=[])

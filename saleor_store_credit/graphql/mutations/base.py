@@ -1,0 +1,50 @@
+"""Shared mutation plumbing: service errors become `errors[{field code message}]`."""
+
+import graphene
+from graphene import relay
+
+from ...errors import NotFound, PermissionDenied, StoreCreditError
+from ..types import StoreCreditError as StoreCreditErrorType
+
+
+class BaseStoreCreditMutation(graphene.Mutation):
+    errors = graphene.List(
+        graphene.NonNull(StoreCreditErrorType), required=True, default_value=[]
+    )
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def perform(cls, root, info, **data):
+        raise NotImplementedError
+
+    @classmethod
+    def mutate(cls, root, info, **data):
+        try:
+            return cls.perform(root, info, **data)
+        except PermissionDenied:
+            raise  # top-level error, as in Saleor's API
+        except StoreCreditError as exc:
+            return cls(
+                errors=[
+                    StoreCreditErrorType(
+                        field=exc.field,
+                        code=getattr(exc.code, "value", exc.code),
+                        message=exc.message,
+                    )
+                ]
+            )
+
+
+def decode_user_id(global_id: str, *, field: str = "customerId"):
+    """Return the Saleor User for a global ID, or raise NotFound."""
+    from saleor.account.models import User
+
+    try:
+        type_name, pk = relay.Node.from_global_id(global_id)
+        if type_name != "User":
+            raise ValueError
+        return User.objects.get(pk=int(pk))
+    except (ValueError, TypeError, User.DoesNotExist, UnicodeDecodeError):
+        raise NotFound("Customer not found.", field=field)

@@ -1,0 +1,41 @@
+import graphene
+
+from saleor.permission.enums import AccountPermissions
+
+from ..errors import NotFound
+from .auth import require
+from .mutations.adjust import StoreCreditAdjust
+from .mutations.base import decode_user_id
+from .types import StoreCreditCustomer, StoreCreditOwner
+
+
+class Query(graphene.ObjectType):
+    me = graphene.Field(
+        StoreCreditCustomer,
+        description="The logged-in customer's store credit; null when anonymous.",
+    )
+    customer_store_credit = graphene.Field(
+        StoreCreditCustomer,
+        customer_id=graphene.ID(required=True, description="Saleor User ID."),
+        description="A customer's store credit. Requires MANAGE_USERS.",
+    )
+
+    @staticmethod
+    def resolve_me(_root, info):
+        user = getattr(info.context, "user", None)
+        return StoreCreditOwner(user) if user else None
+
+    @staticmethod
+    def resolve_customer_store_credit(_root, info, customer_id):
+        require(info.context, [AccountPermissions.MANAGE_USERS])
+        try:
+            return StoreCreditOwner(decode_user_id(customer_id))
+        except NotFound:
+            return None
+
+
+class Mutation(graphene.ObjectType):
+    store_credit_adjust = StoreCreditAdjust.Field()
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation)

@@ -1,0 +1,234 @@
+import base64
+import decimal
+
+import graphene
+from graphene import relay
+from graphql.language import ast
+
+from ..errors import StoreCreditErrorCode as ErrorCodeValues
+from ..models import ActorType, EntryDirection, EntryKind
+from .auth import is_staff_context
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+class Decimal(graphene.Scalar):
+    """Exact decimal. Output is a JSON number written from the Decimal itself;
+    input may be a JSON number or a string, never rounded through a float."""
+
+    @staticmethod
+    def serialize(value):
+        return value
+
+    @staticmethod
+    def parse_literal(node):
+        if isinstance(node, (ast.IntValue, ast.FloatValue, ast.StringValue)):
+            return node.value  # text as written; validated by the money parser
+        return None
+
+    @staticmethod
+    def parse_value(value):
+        return value
+
+
+class Money(graphene.ObjectType):
+    amount = graphene.Field(Decimal, required=True)
+    currency = graphene.String(required=True)
+
+
+def money(amount, currency):
+    places = decimal.Decimal(1).scaleb(-_precision(currency))
+    return Money(amount=amount.quantize(places), currency=currency)
+
+
+def _precision(currency):
+    from ..money import currency_precision
+
+    return currency_precision(currency)
+
+
+StoreCreditErrorCode = graphene.Enum(
+    "StoreCreditErrorCode", [(code.name, code.value) for code in ErrorCodeValues]
+)
+StoreCreditEntryKind = graphene.Enum(
+    "StoreCreditEntryKind", [(value.upper(), value) for value in EntryKind.values]
+)
+StoreCreditEntryDirection = graphene.Enum(
+    "StoreCreditEntryDirection",
+    [(value.upper(), value) for value in EntryDirection.values],
+)
+StoreCreditActorType = graphene.Enum(
+    "StoreCreditActorType", [(value.upper(), value) for value in ActorType.values]
+)
+
+
+class StoreCreditError(graphene.ObjectType):
+    field = graphene.String(description="The input field the error is about.")
+    code = StoreCreditErrorCode(required=True)
+    message = graphene.String()
+
+
+class StoreCreditAccount(graphene.ObjectType):
+    id = graphene.GlobalID(required=True)
+    currency = graphene.String(required=True)
+    balance = graphene.Field(Money, required=True, description="Posted balance.")
+    held = graphene.Field(Money, required=True, description="Reserved by checkouts.")
+    available = graphene.Field(
+        Money, required=True, description="Balance minus holds: what can be spent."
+    )
+    updated_at = graphene.DateTime(required=True)
+
+    class Meta:
+        interfaces = (relay.Node,)
+
+    @staticmethod
+    def resolve_balance(root, _info):
+        return money(root.balance, root.currency)
+
+    @staticmethod
+    def resolve_held(root, _info):
+        return money(root.held, root.currency)
+
+    @staticmethod
+    def resolve_available(root, _info):
+        return money(root.available, root.currency)
+
+
+class StoreCreditEntry(graphene.ObjectType):
+    id = graphene.GlobalID(required=True)
+    kind = StoreCreditEntryKind(required=True)
+    direction = StoreCreditEntryDirection(required=True)
+    amount = graphene.Field(Money, required=True, description="Always positive.")
+    balance_after = graphene.Field(Money, required=True)
+    reason = graphene.String(required=True)
+    order_id = graphene.ID(description="Saleor Order ID the entry belongs to.")
+    checkout_id = graphene.ID()
+    actor_type = StoreCreditActorType(required=True)
+    actor_label = graphene.String(description="Who made the change (staff and apps only).")
+    created_at = graphene.DateTime(required=True)
+
+    class Meta:
+        interfaces = (relay.Node,)
+
+    @staticmethod
+    def resolve_amount(root, _info):
+        return money(root.amount, root.account.currency)
+
+    @staticmethod
+    def resolve_balance_after(root, _info):
+        return money(root.balance_after, root.account.currency)
+
+    @staticmethod
+    def resolve_order_id(root, _info):
+        return relay.Node.to_global_id("Order", root.order_id) if root.order_id else None
+
+    @staticmethod
+    def resolve_checkout_id(root, _info):
+        return (
+            relay.Node.to_global_id("Checkout", root.checkout_id)
+            if root.checkout_id
+            else None
+        )
+
+    @staticmethod
+    def resolve_actor_label(root, info):
+        return root.actor_label if is_staff_context(info.context) else None
+
+
+class StoreCreditEntryCountableConnection(relay.Connection):
+    total_count = graphene.Int()
+
+    class Meta:
+        node = StoreCreditEntry
+
+
+def _cursor(pk: int) -> str:
+    return base64.b64encode(f"entry:{pk}".encode()).decode()
+
+
+def _cursor_pk(cursor: str) -> int:
+    try:
+        kind, pk = base64.b64decode(cursor.encode()).decode().split(":")
+        if kind != "entry":
+            raise ValueError
+        return int(pk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("Invalid cursor.") from exc
+
+
+def paginate_entries(queryset, *, first, after):
+    """Keyset pagination, newest first: constant cost however long the history."""
+    if first is None:
+        first = DEFAULT_PAGE
+    if first < 0 or first > MAX_PAGE:
+        raise ValueError(f"`first` must be between 0 and {MAX_PAGE}.")
+    total = queryset.count()
+    if after:
+        queryset = queryset.filter(pk__lt=_cursor_pk(after))
+    rows = list(queryset.select_related("account").order_by("-pk")[: first + 1])
+    has_next = len(rows) > first
+    rows = rows[:first]
+    edges = [
+        StoreCreditEntryCountableConnection.Edge(node=row, cursor=_cursor(row.pk))
+        for row in rows
+    ]
+    return StoreCreditEntryCountableConnection(
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=has_next,
+            has_previous_page=bool(after),
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=total,
+    )
+
+
+class StoreCredit(graphene.ObjectType):
+    accounts = graphene.List(graphene.NonNull(StoreCreditAccount), required=True)
+    entries = graphene.Field(
+        StoreCreditEntryCountableConnection,
+        required=True,
+        first=graphene.Int(description=f"Page size, at most {MAX_PAGE}."),
+        after=graphene.String(),
+        currency=graphene.String(),
+    )
+
+    @staticmethod
+    def resolve_accounts(root, _info):
+        from ..ledger.selectors import accounts_for_user
+
+        return accounts_for_user(root.user_id)
+
+    @staticmethod
+    def resolve_entries(root, _info, first=None, after=None, currency=None):
+        from ..ledger.selectors import entries_for_user
+
+        return paginate_entries(
+            entries_for_user(root.user_id, currency), first=first, after=after
+        )
+
+
+class StoreCreditOwner:
+    def __init__(self, user):
+        self.user = user
+        self.user_id = user.pk
+
+
+class StoreCreditCustomer(graphene.ObjectType):
+    id = graphene.ID(required=True, description="Saleor User ID.")
+    email = graphene.String(required=True)
+    store_credit = graphene.Field(StoreCredit, required=True)
+
+    @staticmethod
+    def resolve_id(root, _info):
+        return relay.Node.to_global_id("User", root.user.pk)
+
+    @staticmethod
+    def resolve_email(root, _info):
+        return root.user.email
+
+    @staticmethod
+    def resolve_store_credit(root, _info):
+        return root

@@ -1,0 +1,84 @@
+"""HTTP handling for the plugin's GraphQL endpoint."""
+
+import logging
+
+from django.http import HttpResponse
+from graphql.error import GraphQLError
+from jwt.exceptions import PyJWTError
+
+from ..errors import PermissionDenied, StoreCreditError
+from . import encoding
+from .auth import authenticate
+from .schema import schema
+
+logger = logging.getLogger(__name__)
+
+
+def _json(payload, status=200) -> HttpResponse:
+    return HttpResponse(
+        encoding.dumps(payload), status=status, content_type="application/json"
+    )
+
+
+def _error(message, code, status=400):
+    return _json({"errors": [{"message": message, "extensions": {"exception": {"code": code}}}]}, status)
+
+
+def _format_error(error) -> dict:
+    original = getattr(error, "original_error", None)
+    if isinstance(original, PermissionDenied):
+        code = "PermissionDenied"
+    elif isinstance(original, StoreCreditError):
+        code = getattr(original.code, "value", original.code)
+    elif original is not None and not isinstance(original, GraphQLError):
+        if not isinstance(original, ValueError):
+            logger.error("Store credit API error", exc_info=original)
+            return {
+                "message": "Internal Server Error",
+                "extensions": {"exception": {"code": "InternalServerError"}},
+            }
+        code = "GraphQLError"
+    else:
+        code = "GraphQLError"
+    formatted = {"message": str(getattr(original, "message", None) or error)}
+    locations = getattr(error, "locations", None)
+    if locations:
+        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in locations]
+    if getattr(error, "path", None):
+        formatted["path"] = error.path
+    formatted["extensions"] = {"exception": {"code": code}}
+    return formatted
+
+
+def handle_request(request, plugin) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return HttpResponse(status=200)
+    if request.method != "POST":
+        return _error("Send GraphQL queries with POST (application/json).", "MethodNotAllowed", 405)
+    try:
+        body = encoding.loads(request.body or b"{}")
+    except ValueError:
+        return _error("Request body is not valid JSON.", "InvalidJSON")
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return _error("Expected a JSON object with a `query` string.", "InvalidRequest")
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        return _error("`variables` must be a JSON object.", "InvalidRequest")
+
+    try:
+        context = authenticate(request)
+    except PyJWTError as exc:
+        return _error(str(exc), type(exc).__name__, 401)
+    context.store_credit_settings = plugin.settings
+    context.store_credit_plugin = plugin
+
+    result = schema.execute(
+        body["query"],
+        variable_values=variables,
+        operation_name=body.get("operationName"),
+        context_value=context,
+    )
+    payload = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [_format_error(error) for error in result.errors]
+    return _json(payload, 200 if not result.invalid else 400)

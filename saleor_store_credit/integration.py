@@ -1,0 +1,90 @@
+"""Side effects in Saleor after a ledger change commits: the read-only metadata
+mirror and the customer notification. Never part of the money transaction."""
+
+import json
+import logging
+
+from django.db import connection, transaction
+
+from .conf import StoreCreditSettings
+from .models import Account, Entry
+
+logger = logging.getLogger(__name__)
+
+METADATA_PREFIX = "store_credit.balance."
+NOTIFY_BALANCE_CHANGED = "store_credit_balance_changed"
+
+
+def after_balance_change(
+    entry: Entry,
+    *,
+    settings: StoreCreditSettings,
+    notify: bool = False,
+    channel_slug: str | None = None,
+) -> None:
+    user_id = entry.account.user_id
+    if user_id is None:
+        return
+    if settings.mirror_to_metadata:
+        transaction.on_commit(lambda: mirror_balances_to_metadata(user_id))
+    if notify and settings.notify_balance_changed:
+        transaction.on_commit(
+            lambda: notify_balance_changed(entry.pk, channel_slug=channel_slug)
+        )
+
+
+def mirror_balances_to_metadata(user_id: int) -> None:
+    """Write the current balances into the customer's private metadata.
+
+    Reads committed balances at call time and merges with jsonb `||`, so
+    concurrent writers converge on the latest values and other keys survive.
+    """
+    from saleor.account.models import User
+
+    balances = {
+        f"{METADATA_PREFIX}{account.currency}": str(account.balance.normalize())
+        if account.balance
+        else "0"
+        for account in Account.objects.filter(user_id=user_id)
+    }
+    if not balances:
+        return
+    table = connection.ops.quote_name(User._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET private_metadata = "
+            "COALESCE(private_metadata, '{}'::jsonb) || %s::jsonb WHERE id = %s",
+            [json.dumps(balances), user_id],
+        )
+
+
+def notify_balance_changed(entry_id: int, *, channel_slug: str | None) -> None:
+    """Send Saleor's NOTIFY_USER event (delivered by the store's email app)."""
+    from saleor.plugins.manager import get_plugins_manager
+
+    entry = Entry.objects.select_related("account__user").get(pk=entry_id)
+    user = entry.account.user
+    if user is None:
+        return
+
+    def payload():
+        return {
+            "user": {"id": user.pk, "email": user.email, "first_name": user.first_name},
+            "recipient_email": user.email,
+            "channel_slug": channel_slug,
+            "store_credit": {
+                "currency": entry.account.currency,
+                "direction": entry.direction,
+                "amount": str(entry.amount),
+                "balance": str(entry.balance_after),
+                "reason": entry.reason,
+                "kind": entry.kind,
+            },
+        }
+
+    try:
+        get_plugins_manager(allow_replica=False).notify(
+            NOTIFY_BALANCE_CHANGED, payload_func=payload, channel_slug=channel_slug
+        )
+    except Exception:  # a notification must never break a committed change
+        logger.exception("Store credit notification failed for entry %s", entry_id)

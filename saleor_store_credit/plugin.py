@@ -1,0 +1,131 @@
+"""The Saleor plugin: translates Saleor hooks and HTTP requests into service calls."""
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseNotFound
+
+from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
+
+from . import conf
+from .conf import ConfigurationError, StoreCreditSettings
+
+PLUGIN_ID = "saleor-store-credit"
+GRAPHQL_PATH = "/graphql/"
+
+_S = ConfigurationTypeField
+
+
+class StoreCreditPlugin(BasePlugin):
+    PLUGIN_ID = PLUGIN_ID
+    PLUGIN_NAME = "Store credit"
+    PLUGIN_DESCRIPTION = (
+        "Customer store credit: balances, history, staff adjustments and payment at "
+        f"checkout. API: /plugins/global/{PLUGIN_ID}{GRAPHQL_PATH}"
+    )
+    CONFIGURATION_PER_CHANNEL = False
+    DEFAULT_ACTIVE = False
+
+    DEFAULT_CONFIGURATION = [
+        {"name": conf.ENABLED_CHANNELS, "value": ""},
+        {"name": conf.REFUND_TO_CREDIT_BY_DEFAULT, "value": False},
+        {"name": conf.MAX_BALANCE, "value": ""},
+        {"name": conf.CREDIT_EXPIRY_DAYS, "value": ""},
+        {
+            "name": conf.HOLD_LIFETIME_MINUTES,
+            "value": str(conf.DEFAULT_HOLD_LIFETIME_MINUTES),
+        },
+        {"name": conf.WEBHOOK_TARGETS, "value": ""},
+        {"name": conf.WEBHOOK_SECRET, "value": ""},
+        {"name": conf.NOTIFY_BALANCE_CHANGED, "value": True},
+        {"name": conf.NOTIFY_CREDIT_MEMO, "value": True},
+        {"name": conf.NOTIFY_EXPIRING, "value": False},
+        {"name": conf.MIN_REIMBURSEMENT, "value": ""},
+        {"name": conf.MIRROR_TO_METADATA, "value": True},
+    ]
+    CONFIG_STRUCTURE = {
+        conf.ENABLED_CHANNELS: {
+            "type": _S.STRING,
+            "label": "Enabled channels",
+            "help_text": "Channel slugs, comma-separated, where shoppers can pay "
+            "with store credit. Empty: every channel.",
+        },
+        conf.REFUND_TO_CREDIT_BY_DEFAULT: {
+            "type": _S.BOOLEAN,
+            "label": "Refund to store credit by default",
+            "help_text": "Credit memos are the default refund method.",
+        },
+        conf.MAX_BALANCE: {
+            "type": _S.STRING,
+            "label": "Maximum balance per account",
+            "help_text": "Credits that would take a balance above this are refused. "
+            "Empty: no maximum.",
+        },
+        conf.CREDIT_EXPIRY_DAYS: {
+            "type": _S.STRING,
+            "label": "Default expiry of issued credit (days)",
+            "help_text": "Empty: credit never expires.",
+        },
+        conf.HOLD_LIFETIME_MINUTES: {
+            "type": _S.STRING,
+            "label": "Checkout hold lifetime (minutes)",
+            "help_text": "Credit applied to a checkout is reserved this long.",
+        },
+        conf.WEBHOOK_TARGETS: {
+            "type": _S.MULTILINE,
+            "label": "Outgoing webhook URLs",
+            "help_text": "One http(s) URL per line; store credit events are POSTed "
+            "there, signed with the secret below.",
+        },
+        conf.WEBHOOK_SECRET: {
+            "type": _S.SECRET,
+            "label": "Webhook signing secret",
+            "help_text": "HMAC-SHA256 key for the Store-Credit-Signature header.",
+        },
+        conf.NOTIFY_BALANCE_CHANGED: {
+            "type": _S.BOOLEAN,
+            "label": "Notify customers of balance changes",
+            "help_text": "Sent when staff ask for it on an adjustment.",
+        },
+        conf.NOTIFY_CREDIT_MEMO: {
+            "type": _S.BOOLEAN,
+            "label": "Notify customers of credit memos",
+            "help_text": "",
+        },
+        conf.NOTIFY_EXPIRING: {
+            "type": _S.BOOLEAN,
+            "label": "Notify customers of expiring credit",
+            "help_text": "",
+        },
+        conf.MIN_REIMBURSEMENT: {
+            "type": _S.STRING,
+            "label": "Minimum reimbursement amount",
+            "help_text": "Reimbursement runs pay out balances at or above this.",
+        },
+        conf.MIRROR_TO_METADATA: {
+            "type": _S.BOOLEAN,
+            "label": "Show balances in customer private metadata",
+            "help_text": "Read-only copy (store_credit.balance.<CURRENCY>) so the "
+            "Dashboard's customer page shows it. The ledger is the source of truth.",
+        },
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            self.settings = StoreCreditSettings.from_configuration(self.configuration)
+        except ConfigurationError:
+            # Saved configurations are validated; this only guards hand-edited rows.
+            self.settings = StoreCreditSettings()
+
+    @classmethod
+    def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
+        try:
+            StoreCreditSettings.from_configuration(plugin_configuration.configuration)
+        except ConfigurationError as exc:
+            raise ValidationError({exc.field_name: ValidationError(str(exc))})
+
+    def webhook(self, request, path, previous_value):
+        if path and path.rstrip("/") + "/" == GRAPHQL_PATH:
+            from .graphql.view import handle_request
+
+            return handle_request(request, self)
+        return HttpResponseNotFound()

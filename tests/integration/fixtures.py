@@ -1,0 +1,47 @@
+import pytest
+from django.conf import settings as django_settings
+
+from saleor.graphql.tests.fixtures import ApiClient
+from saleor.plugins.models import PluginConfiguration
+
+from saleor_store_credit.plugin import PLUGIN_ID, StoreCreditPlugin
+
+WEBHOOK_PLUGIN = "saleor.plugins.webhook.plugin.WebhookPlugin"
+PLUGIN_PATH = "saleor_store_credit.plugin.StoreCreditPlugin"
+STORE_CREDIT_API = f"/plugins/global/{PLUGIN_ID}/graphql/"
+
+
+@pytest.fixture
+def store_credit_config():
+    """Override in a test module to change the plugin's configuration."""
+    return {}
+
+
+@pytest.fixture
+def store_credit_plugin(settings, setup_dummy_gateways, store_credit_config, db):
+    """Install and activate the plugin the way a merchant does (Dashboard toggle)."""
+    # As in production: Saleor's WebhookPlugin first, then external plugins.
+    settings.PLUGINS = [*settings.PLUGINS, WEBHOOK_PLUGIN, PLUGIN_PATH]
+    configuration = [
+        {"name": item["name"], "value": store_credit_config.get(item["name"], item["value"])}
+        for item in StoreCreditPlugin.DEFAULT_CONFIGURATION
+    ]
+    return PluginConfiguration.objects.create(
+        identifier=PLUGIN_ID, name=StoreCreditPlugin.PLUGIN_NAME, active=True,
+        configuration=configuration,
+    )
+
+
+class StoreCreditClient(ApiClient):
+    def query(self, query, variables=None):
+        response = self.post_graphql(query, variables)
+        assert response.status_code in (200, 400), response.content
+        return response.json()
+
+
+@pytest.fixture
+def sc_client(store_credit_plugin):
+    def make(*, user=None, app=None):
+        return StoreCreditClient(user=user, app=app, api_path=STORE_CREDIT_API)
+
+    return make
