@@ -2,7 +2,7 @@
 
 Saleor's own root conftest is not part of its installed package, so what it does is
 repeated here: both DB aliases, the fake replica, and its fixture modules.
-Without Saleor every module here skips (see SKIP_REASON).
+Without Saleor every module here skips with `_saleor.SKIP_REASON`.
 """
 
 import importlib.util
@@ -10,11 +10,6 @@ import importlib.util
 import pytest
 
 SALEOR_AVAILABLE = importlib.util.find_spec("saleor") is not None
-SKIP_REASON = (
-    "tier 2 needs Saleor: Saleor is not importable in this Python. Run "
-    "`SALEOR_PYTHON=/path/to/saleor/venv/bin/python make test` (see README, "
-    "'Running the tests')."
-)
 
 if SALEOR_AVAILABLE:
     import django.test

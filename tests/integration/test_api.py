@@ -4,7 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-pytest.importorskip("saleor", reason="tier 2 needs Saleor; see tests/integration/conftest.py")
+from ._saleor import SKIP_REASON  # noqa: E402
+
+pytest.importorskip("saleor", reason=SKIP_REASON)
 
 import graphene  # noqa: E402
 from django.core import mail  # noqa: E402

@@ -2,7 +2,9 @@
 
 import pytest
 
-pytest.importorskip("saleor", reason="tier 2 needs Saleor; see tests/integration/conftest.py")
+from ._saleor import SKIP_REASON  # noqa: E402
+
+pytest.importorskip("saleor", reason=SKIP_REASON)
 
 from django.db import connection  # noqa: E402
 
