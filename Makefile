@@ -1,6 +1,11 @@
-.PHONY: test test-saleor
+.PHONY: test smoke
 
 # The one test command. Tier 2 runs when SALEOR_PYTHON (and SALEOR_SRC for a source
 # checkout) point at a Saleor 3.23 environment; see README.
 test:
 	bash scripts/test
+
+# Against a real Saleor server (SALEOR_PYTHON, SALEOR_SRC): migrate, start the API,
+# check the plugin is listed and its endpoint answers.
+smoke:
+	mkdir -p artifacts && python3 scripts/smoke.py

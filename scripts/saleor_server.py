@@ -1,0 +1,183 @@
+"""Run a real Saleor (the one the user points at) with this plugin, for demos and
+smoke checks: migrate, start the API server, talk GraphQL over HTTP, stop.
+
+Nothing here installs or builds Saleor: SALEOR_PYTHON must already be a Python
+that imports saleor (SALEOR_SRC is put on its path for a source checkout).
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_ID = "saleor-store-credit"
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+class Saleor:
+    def __init__(self, *, database: str, port: int):
+        self.python = os.environ.get("SALEOR_PYTHON", "")
+        self.src = os.environ.get("SALEOR_SRC", "")
+        if not self.python:
+            fail(
+                "SALEOR_PYTHON is not set. Point it at the Python of a Saleor 3.23 "
+                "virtualenv, and SALEOR_SRC at the Saleor checkout, e.g.\n"
+                "  SALEOR_PYTHON=~/saleor/.venv/bin/python SALEOR_SRC=~/saleor make demo"
+            )
+        self.env = dict(os.environ)
+        if self.src:
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                p for p in [self.src, self.env.get("PYTHONPATH", "")] if p
+            )
+        check = subprocess.run(
+            [self.python, "-c", "import saleor, sys; print(saleor.__version__)"],
+            env=self.env, capture_output=True, text=True,
+        )
+        if check.returncode != 0:
+            fail(
+                f"{self.python} cannot import saleor"
+                + ("" if self.src else " (set SALEOR_SRC to the Saleor checkout)")
+                + f":\n{check.stderr.strip()[-400:]}"
+            )
+        self.version = check.stdout.strip()
+        host = self.env.get("PGHOST", "127.0.0.1")
+        user = self.env.get("PGUSER", "postgres")
+        self.database = database
+        self.env.update(
+            {
+                "DATABASE_URL": f"postgres://{user}@{host}:5432/{database}",
+                "SECRET_KEY": self.env.get("SECRET_KEY") or secrets.token_hex(32),
+                "ALLOWED_HOSTS": "localhost,127.0.0.1",
+                "ALLOWED_CLIENT_HOSTS": "localhost,127.0.0.1",
+                "DEBUG": "True",
+                "CELERY_BROKER_URL": self.env.get(
+                    "CELERY_BROKER_URL", "redis://127.0.0.1:6379/7"
+                ),
+                "HTTP_IP_FILTER_ALLOW_LOOPBACK_IPS": "True",
+            }
+        )
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.processes: list[subprocess.Popen] = []
+
+    def step(self, text: str) -> None:
+        print(f"-> {text}", flush=True)
+
+    def install_plugin(self) -> None:
+        self.step("installing saleor-store-credit into Saleor's environment")
+        subprocess.run(
+            [self.python, "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
+            env=self.env, check=True,
+        )
+
+    def ensure_database(self) -> None:
+        exists = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
+             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        if not exists:
+            subprocess.run(
+                ["createdb", "-h", "127.0.0.1", "-U", "postgres", self.database],
+                check=True,
+            )
+
+    def manage(self, *args: str, quiet: bool = False) -> str:
+        result = subprocess.run(
+            [self.python, "manage.py", *args], cwd=self.src or None, env=self.env,
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            fail(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+        return result.stdout
+
+    def migrate(self) -> None:
+        self.step(f"migrating database {self.database} (first run: a few minutes)")
+        out = self.manage("migrate", "--no-input")
+        applied = [line for line in out.splitlines() if "saleor_store_credit" in line]
+        for line in applied:
+            print("   " + line.strip())
+        self.manage("showmigrations", "saleor_store_credit")
+
+    def shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code)
+
+    def start_api(self) -> None:
+        self.step(f"starting Saleor {self.version} API at {self.url}")
+        log = open(ROOT / "artifacts" / "saleor-api.log", "w")
+        process = subprocess.Popen(
+            [self.python, "-m", "uvicorn", "saleor.asgi:application", "--host",
+             "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+            cwd=self.src or None, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if process.poll() is not None:
+                fail("the API server exited; see artifacts/saleor-api.log")
+            try:
+                urllib.request.urlopen(f"{self.url}/health/", timeout=2)
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        fail("the API server did not answer within 90 s")
+
+    def start_worker(self) -> None:
+        self.step("starting a Celery worker")
+        log = open(ROOT / "artifacts" / "saleor-worker.log", "w")
+        self.processes.append(
+            subprocess.Popen(
+                [self.python, "-m", "celery", "--app", "saleor.celeryconf:app",
+                 "worker", "--loglevel", "info", "--concurrency", "1", "--pool", "solo"],
+                cwd=self.src or None, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def graphql(self, path: str, query: str, variables=None, token=None) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            self.url + path, data=body, headers={"Content-Type": "application/json"}
+        )
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return {"http_status": exc.code, "body": exc.read().decode()[:2000]}
+
+    def saleor(self, query, variables=None, token=None):
+        return self.graphql("/graphql/", query, variables, token)
+
+    def store_credit(self, query, variables=None, token=None):
+        return self.graphql(f"/plugins/global/{PLUGIN_ID}/graphql/", query, variables, token)
+
+    def token(self, email: str, password: str) -> str:
+        data = self.saleor(
+            "mutation($e: String!, $p: String!) { tokenCreate(email: $e, password: $p)"
+            " { token errors { message } } }",
+            {"e": email, "p": password},
+        )
+        token = (data.get("data") or {}).get("tokenCreate", {}).get("token")
+        if not token:
+            fail(f"could not log in {email}: {data}")
+        return token
