@@ -17,6 +17,9 @@ class StoreCreditErrorCode(str, Enum):
     HOLD_AMOUNT_EXCEEDED = "hold_amount_exceeded"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     CHANNEL_NOT_ENABLED = "channel_not_enabled"
+    CHECKOUT_LOCKED = "checkout_locked"
+    NOTHING_TO_PAY = "nothing_to_pay"
+    TRANSACTION_LIMIT_REACHED = "transaction_limit_reached"
 
 
 class StoreCreditError(Exception):

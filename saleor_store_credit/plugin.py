@@ -123,6 +123,51 @@ class StoreCreditPlugin(BasePlugin):
         except ConfigurationError as exc:
             raise ValidationError({exc.field_name: ValidationError(str(exc))})
 
+    # --- payments (saleor_store_credit.payments) --------------------------------
+
+    def order_confirmed(self, order, previous_value, **_kwargs):
+        from . import payments
+
+        payments.capture_for_order(order)
+        return previous_value
+
+    def order_cancelled(self, order, previous_value, **_kwargs):
+        from . import payments
+
+        payments.release_for_cancelled_order(order)
+        return previous_value
+
+    def transaction_cancelation_requested(self, transaction_data, previous_value):
+        from . import payments
+
+        if transaction_data.transaction.app_identifier == payments.GATEWAY_ID:
+            payments.cancel_item(transaction_data.transaction, transaction_data.event)
+        return previous_value
+
+    def transaction_refund_requested(self, transaction_data, previous_value):
+        from . import payments
+
+        if transaction_data.transaction.app_identifier == payments.GATEWAY_ID:
+            payments.refund_item(transaction_data.transaction, transaction_data.event)
+        return previous_value
+
+    def transaction_charge_requested(self, transaction_data, previous_value):
+        from . import payments
+
+        item = transaction_data.transaction
+        if item.app_identifier == payments.GATEWAY_ID:
+            payments.charge_requested(item, transaction_data.event)
+        return previous_value
+
+    def payment_gateway_initialize_session(
+        self, amount, payment_gateways, source_object, previous_value
+    ):
+        from . import payments
+
+        return payments.advertise_gateway(
+            previous_value, payment_gateways, source_object, self.settings
+        )
+
     def webhook(self, request, path, previous_value):
         if path and path.rstrip("/") + "/" == GRAPHQL_PATH:
             from .graphql.view import handle_request

@@ -6,6 +6,12 @@ from ..errors import NotFound
 from .auth import require
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
+from .mutations.checkout import (
+    CheckoutStoreCredit,
+    CheckoutStoreCreditApply,
+    CheckoutStoreCreditRemove,
+    resolve_checkout_store_credit,
+)
 from .types import StoreCreditCustomer, StoreCreditOwner
 
 
@@ -19,6 +25,16 @@ class Query(graphene.ObjectType):
         customer_id=graphene.ID(required=True, description="Saleor User ID."),
         description="A customer's store credit. Requires MANAGE_USERS.",
     )
+
+    checkout_store_credit = graphene.Field(
+        CheckoutStoreCredit,
+        checkout_id=graphene.ID(required=True),
+        description="Store credit applied to the logged-in customer's checkout.",
+    )
+
+    @staticmethod
+    def resolve_checkout_store_credit(_root, info, checkout_id):
+        return resolve_checkout_store_credit(info, checkout_id)
 
     @staticmethod
     def resolve_me(_root, info):
@@ -36,6 +52,8 @@ class Query(graphene.ObjectType):
 
 class Mutation(graphene.ObjectType):
     store_credit_adjust = StoreCreditAdjust.Field()
+    checkout_store_credit_apply = CheckoutStoreCreditApply.Field()
+    checkout_store_credit_remove = CheckoutStoreCreditRemove.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

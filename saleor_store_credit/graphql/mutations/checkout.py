@@ -1,0 +1,123 @@
+import graphene
+from graphene import relay
+
+from ...errors import NotFound, PermissionDenied
+from ..types import Decimal, Money, money
+from .base import BaseStoreCreditMutation
+
+
+def decode_checkout_token(global_id: str):
+    from uuid import UUID
+
+    try:
+        type_name, token = relay.Node.from_global_id(global_id)
+        if type_name != "Checkout":
+            raise ValueError
+        return UUID(token)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise NotFound("Checkout not found.", field="checkoutId")
+
+
+class CheckoutStoreCredit(graphene.ObjectType):
+    checkout_id = graphene.ID(required=True)
+    applied = graphene.Field(Money, description="Reserved for this checkout; null if none.")
+    available = graphene.Field(
+        Money, required=True, description="What the customer could still apply."
+    )
+    transaction_id = graphene.ID(description="Saleor TransactionItem ID of the reservation.")
+    expires_at = graphene.DateTime(description="When the reservation lapses.")
+
+
+def checkout_store_credit(checkout, user):
+    from ...payments import applied_hold, available_for
+
+    hold = applied_hold(checkout.pk)
+    available = available_for(user, checkout.currency) if user else 0
+    return CheckoutStoreCredit(
+        checkout_id=relay.Node.to_global_id("Checkout", checkout.pk),
+        applied=money(hold.amount, checkout.currency) if hold else None,
+        available=money(available, checkout.currency),
+        transaction_id=(
+            relay.Node.to_global_id("TransactionItem", hold.transaction_id)
+            if hold and hold.transaction_id
+            else None
+        ),
+        expires_at=hold.expires_at if hold else None,
+    )
+
+
+def _require_customer(context):
+    if not getattr(context, "user", None):
+        raise PermissionDenied("Log in to use store credit.")
+    return context.user
+
+
+def _manager():
+    from saleor.plugins.manager import get_plugins_manager
+
+    return get_plugins_manager(allow_replica=False)
+
+
+class CheckoutStoreCreditApply(BaseStoreCreditMutation):
+    checkout_store_credit = graphene.Field(CheckoutStoreCredit)
+
+    class Arguments:
+        checkout_id = graphene.ID(required=True)
+        amount = Decimal(
+            description="Default: the lesser of the available balance and what is "
+            "left to pay. Re-applying replaces the earlier amount."
+        )
+
+    class Meta:
+        description = "Pay (part of) the logged-in customer's checkout with store credit."
+
+    @classmethod
+    def perform(cls, _root, info, checkout_id, amount=None):
+        from saleor.checkout.models import Checkout
+
+        from ...payments import apply_to_checkout
+
+        user = _require_customer(info.context)
+        token = decode_checkout_token(checkout_id)
+        apply_to_checkout(
+            checkout_token=token, user=user, manager=_manager(),
+            settings=info.context.store_credit_settings, amount=amount,
+        )
+        checkout = Checkout.objects.get(pk=token)
+        return cls(checkout_store_credit=checkout_store_credit(checkout, user), errors=[])
+
+
+class CheckoutStoreCreditRemove(BaseStoreCreditMutation):
+    checkout_store_credit = graphene.Field(CheckoutStoreCredit)
+
+    class Arguments:
+        checkout_id = graphene.ID(required=True)
+
+    class Meta:
+        description = "Release the store credit reserved for the checkout."
+
+    @classmethod
+    def perform(cls, _root, info, checkout_id):
+        from saleor.checkout.models import Checkout
+
+        from ...payments import remove_from_checkout
+
+        user = _require_customer(info.context)
+        token = decode_checkout_token(checkout_id)
+        remove_from_checkout(checkout_token=token, user=user)
+        checkout = Checkout.objects.get(pk=token)
+        return cls(checkout_store_credit=checkout_store_credit(checkout, user), errors=[])
+
+
+def resolve_checkout_store_credit(info, checkout_id):
+    from saleor.checkout.models import Checkout
+
+    user = getattr(info.context, "user", None)
+    try:
+        token = decode_checkout_token(checkout_id)
+    except NotFound:
+        return None
+    checkout = Checkout.objects.filter(pk=token).first()
+    if checkout is None or user is None or checkout.user_id != user.pk:
+        return None
+    return checkout_store_credit(checkout, user)
