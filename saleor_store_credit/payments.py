@@ -65,6 +65,22 @@ def _response(result: str, amount: Decimal, message: str = "", actions=None) -> 
     return response
 
 
+def _fmt(amount: Decimal, currency: str) -> str:
+    return f"{amount.quantize(quantum(currency))} {currency}"
+
+
+def _timeline(order_id, message: str, reference: str = "") -> None:
+    """An entry on the order's timeline in the Dashboard."""
+    from saleor.order.events import transaction_event
+    from saleor.order.models import Order
+
+    order = Order.objects.filter(pk=order_id).first()
+    if order is not None:
+        transaction_event(
+            order=order, user=None, app=None, reference=reference, message=message
+        )
+
+
 # --- reads -------------------------------------------------------------------
 
 
@@ -290,9 +306,16 @@ def capture_for_order(order, *, request_event=None) -> int:
                     f"Store credit charged (entry {entry.pk}).",
                     actions=[TransactionAction.REFUND.upper()],
                 )
+                _timeline(
+                    order.pk,
+                    "Store credit applied at checkout and charged: "
+                    f"{_fmt(entry.amount, item.currency)}.",
+                    f"store-credit-entry:{entry.pk}",
+                )
                 captured += 1
             except StoreCreditError as exc:
                 response = _response(TransactionEventType.CHARGE_FAILURE, amount, exc.message)
+                _timeline(order.pk, f"Store credit could not be charged: {exc.message}")
             create_transaction_event_from_request_and_webhook_response(
                 event, None, transaction_webhook_response=response
             )
@@ -351,11 +374,17 @@ def refund_item(item: TransactionItem, request_event) -> None:
                 "Refund exceeds the store credit charged.",
             )
         else:
-            credit(
+            entry = credit(
                 account=capture.account, amount=amount, kind=EntryKind.REFUND,
-                actor=SYSTEM, reason=f"Refund of order payment",
+                actor=SYSTEM, reason="Refund of order payment",
                 refs=Refs(order_id=item.order_id, transaction_id=item.token),
                 idempotency_key=f"store-credit:refund:{request_event.pk}",
+            )
+            _timeline(
+                item.order_id,
+                "Store credit refunded to the customer's balance: "
+                f"{_fmt(entry.amount, item.currency)}.",
+                f"store-credit-entry:{entry.pk}",
             )
             fully = refunded + amount >= capture.amount
             response = _response(
@@ -378,6 +407,11 @@ def release_for_cancelled_order(order) -> int:
             if hold is None or locked.authorized_value <= 0:
                 continue
             _release_with_item(hold, "order cancelled")
+            _timeline(
+                order.pk,
+                f"Store credit reservation released: {_fmt(hold.amount, locked.currency)}.",
+                f"store-credit-hold:{hold.pk}",
+            )
             released += 1
     return released
 

@@ -137,6 +137,8 @@ def test_full_coverage_completes_checkout_with_no_other_payment(
     entry = Entry.objects.get(account=account, kind="payment")
     assert entry.order_id == order.pk and entry.amount == total
     assert Hold.objects.get().status == HoldStatus.CAPTURED
+    messages = [e.parameters.get("message", "") for e in order.events.all()]
+    assert f"Store credit applied at checkout and charged: {total} USD." in messages
     assert ledger_verify().ok
 
 
@@ -402,6 +404,11 @@ def test_refund_returns_credit_exactly_once_and_never_more_than_captured(
     assert again["transactionRequestAction"]["errors"] or item.refunded_value == captured
     order = Order.objects.get()
     assert order.charge_status == OrderChargeStatus.NONE
+    refund_notes = [
+        e for e in order.events.all()
+        if e.parameters.get("message", "").startswith("Store credit refunded")
+    ]
+    assert len(refund_notes) == 3
     assert ledger_verify().ok
 
 
