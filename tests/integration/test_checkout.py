@@ -505,3 +505,50 @@ def test_sweeper_task_runs_through_celery(shopper, shopper_checkout, customer_us
 
     assert result.get() == 1
     assert Hold.objects.get().status == HoldStatus.EXPIRED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_confirmations_capture_exactly_once(
+    store_credit_plugin, shopper_checkout, customer_user, user_api_client, sc_client
+):
+    # given an UNCONFIRMED order paid with store credit, not yet captured
+    channel = shopper_checkout.channel
+    channel.automatically_confirm_all_new_orders = False
+    channel.save(update_fields=["automatically_confirm_all_new_orders"])
+    account = fund(customer_user, "1000.00")
+    checkout_gid = gid("Checkout", shopper_checkout.pk)
+    sc_client(user=customer_user).query(APPLY, {"id": checkout_gid})
+    user_api_client.post_graphql(COMPLETE, {"id": checkout_gid})
+    order = Order.objects.get()
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def confirm():
+        from django.db import connections
+
+        connections["replica"] = connections["default"]
+        try:
+            barrier.wait()
+            results.append(payments.capture_for_order(Order.objects.get(pk=order.pk)))
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when four confirmations race
+    threads = [threading.Thread(target=confirm) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    # then exactly one charged
+    assert errors == []
+    assert sorted(results) == [0, 0, 0, 1]
+    item = TransactionItem.objects.get(app_identifier=payments.GATEWAY_ID)
+    assert item.events.filter(type=TransactionEventType.CHARGE_SUCCESS).count() == 1
+    assert item.events.filter(type=TransactionEventType.CHARGE_REQUEST).count() == 1
+    assert Entry.objects.filter(kind="payment").count() == 1
+    account.refresh_from_db()
+    assert account.held == 0
+    assert ledger_verify().ok
