@@ -1,4 +1,4 @@
-.PHONY: test smoke
+.PHONY: test smoke demo
 
 # The one test command. Tier 2 runs when SALEOR_PYTHON (and SALEOR_SRC for a source
 # checkout) point at a Saleor 3.23 environment; see README.
@@ -9,3 +9,7 @@ test:
 # check the plugin is listed and its endpoint answers.
 smoke:
 	mkdir -p artifacts && python3 scripts/smoke.py
+
+# The storefront + staff scenario over HTTP against a real Saleor (README "Demo").
+demo:
+	mkdir -p artifacts && python3 scripts/demo.py

@@ -1,0 +1,258 @@
+"""`make demo`: a scripted storefront + staff scenario against a real Saleor server.
+
+Migrates (and, on an empty database, loads Saleor's own sample catalogue with
+`populatedb`), starts the API server and a Celery worker, then over HTTP:
+staff grants credit -> shopper applies part of it to a checkout -> another payment
+method pays the rest -> order placed, credit debited -> staff refunds the store-credit
+payment -> balance restored -> an abandoned checkout's hold is released by the
+Celery sweeper. Prints what happened at each step.
+
+    SALEOR_PYTHON=/path/to/saleor/.venv/bin/python SALEOR_SRC=/path/to/saleor make demo
+"""
+
+import json
+import sys
+import time
+from decimal import Decimal
+
+from saleor_server import Saleor, fail
+
+PASSWORD = "store-credit-demo"
+CHANNEL = "default-channel"
+ADDRESS = {
+    "firstName": "Sam", "lastName": "Shopper", "streetAddress1": "1470 Pinewood Avenue",
+    "city": "PONTIAC", "postalCode": "48340", "country": "US", "countryArea": "MI",
+}
+
+SETUP = f"""
+from saleor.account.models import User
+from saleor.app.models import App
+from saleor.permission.models import Permission
+from saleor.product.models import Product
+for email, staff in [("staff@example.com", True), ("shopper@example.com", False)]:
+    user, _ = User.objects.get_or_create(email=email)
+    user.is_staff = staff
+    user.is_superuser = staff
+    user.is_active = True
+    user.set_password("{PASSWORD}")
+    user.save()
+app, _ = App.objects.get_or_create(name="Demo card PSP", defaults={{"is_active": True}})
+app.permissions.add(Permission.objects.get(codename="handle_payments"))
+_, token = app.tokens.create(name="demo")
+print("APP_TOKEN=" + token)
+print("PRODUCTS=" + str(Product.objects.count()))
+"""
+
+# populatedb makes refund reasons reference a page type; the demo refunds without one.
+NO_REFUND_REASON_TYPE = """
+from saleor.site.models import SiteSettings
+SiteSettings.objects.update(refund_reason_reference_type=None)
+"""
+
+EXPIRE_HOLDS = """
+from django.utils import timezone
+from datetime import timedelta
+from saleor_store_credit.models import Hold
+n = Hold.objects.filter(status="active", checkout_id__isnull=False).update(
+    expires_at=timezone.now() - timedelta(minutes=1))
+from saleor_store_credit.tasks import release_abandoned_store_credit_holds_task
+release_abandoned_store_credit_holds_task.delay()
+print("QUEUED", n)
+"""
+
+
+def money(value) -> Decimal:
+    return Decimal(str(value))
+
+
+def main() -> int:
+    saleor = Saleor(database="saleor_store_credit_demo", port=8766)
+    saleor.install_plugin()
+    saleor.ensure_database()
+    saleor.migrate()
+    out = saleor.shell(SETUP)
+    app_token = out.split("APP_TOKEN=")[1].split()[0]
+    if out.split("PRODUCTS=")[1].split()[0] == "0":
+        saleor.step("empty database: loading Saleor's sample catalogue (populatedb)")
+        saleor.manage("populatedb", "--withoutimages", "--skipsequencereset")
+    saleor.shell(NO_REFUND_REASON_TYPE)
+    saleor.start_api()
+    saleor.start_worker()
+    try:
+        return scenario(saleor, app_token)
+    finally:
+        saleor.stop()
+
+
+def check(condition: bool, what: str) -> None:
+    print(f"   {'ok' if condition else 'FAILED'}: {what}")
+    if not condition:
+        raise SystemExit(1)
+
+
+def scenario(saleor: Saleor, app_token: str) -> int:
+    staff = saleor.token("staff@example.com", PASSWORD)
+    shopper = saleor.token("shopper@example.com", PASSWORD)
+    saleor.saleor(
+        'mutation { pluginUpdate(id: "saleor-store-credit", input: {active: true}) '
+        "{ errors { message } } }",
+        token=staff,
+    )
+    me = saleor.saleor("{ me { id } }", token=shopper)["data"]["me"]["id"]
+
+    def balance():
+        data = saleor.store_credit(
+            "{ me { storeCredit { accounts { currency balance { amount } available"
+            " { amount } } } } }", token=shopper,
+        )["data"]["me"]["storeCredit"]["accounts"]
+        usd = [a for a in data if a["currency"] == "USD"]
+        return (money(usd[0]["balance"]["amount"]), money(usd[0]["available"]["amount"])) if usd else (Decimal(0), Decimal(0))
+
+    start_balance, _ = balance()
+    saleor.step("staff grants 10.00 USD of store credit (storeCreditAdjust)")
+    adjust = saleor.store_credit(
+        """mutation ($id: ID!, $key: String) { storeCreditAdjust(customerId: $id,
+           amount: "10.00", currency: "USD", reason: "Demo goodwill credit",
+           idempotencyKey: $key) { account { balance { amount } } errors { code message } } }""",
+        {"id": me, "key": f"demo-{time.time()}"}, token=staff,
+    )["data"]["storeCreditAdjust"]
+    check(adjust["errors"] == [], f"balance now {adjust['account']['balance']['amount']}")
+
+    saleor.step("shopper builds a checkout")
+    variant = saleor.saleor(
+        """query { products(first: 50, channel: "%s") { edges { node { name
+           productType { isShippingRequired kind } variants {
+           id quantityAvailable(countryCode: US) pricing { price { gross { amount } } } } } } } }"""
+        % CHANNEL, token=shopper,
+    )
+    candidates = [
+        (money(v["pricing"]["price"]["gross"]["amount"]), node["name"], v["id"]) for edge in variant["data"]["products"]["edges"]
+        for node in [edge["node"]] for v in node["variants"] or []
+        if (v["quantityAvailable"] or 0) > 0 and v["pricing"]
+        and node["productType"]["isShippingRequired"]
+        and node["productType"]["kind"] == "NORMAL"
+    ]
+    if not candidates:
+        fail("no purchasable product in the sample catalogue")
+    _price, name, variant_id = max(candidates)
+    created = saleor.saleor(
+        """mutation ($input: CheckoutCreateInput!) { checkoutCreate(input: $input) {
+           checkout { id shippingMethods { id name } } errors { field code message } } }""",
+        {"input": {"channel": CHANNEL, "email": "shopper@example.com",
+                   "lines": [{"variantId": variant_id, "quantity": 2}],
+                   "shippingAddress": ADDRESS, "billingAddress": ADDRESS}},
+        token=shopper,
+    )["data"]["checkoutCreate"]
+    check(created["errors"] == [], f"checkout with 2 x {name}")
+    checkout = created["checkout"]
+    delivery = saleor.saleor(
+        """mutation ($id: ID!, $m: ID!) { checkoutDeliveryMethodUpdate(id: $id, deliveryMethodId: $m) {
+           checkout { totalPrice { gross { amount currency } } } errors { message } } }""",
+        {"id": checkout["id"], "m": checkout["shippingMethods"][0]["id"]}, token=shopper,
+    )["data"]["checkoutDeliveryMethodUpdate"]
+    total = money(delivery["checkout"]["totalPrice"]["gross"]["amount"])
+    check(delivery["errors"] == [], f"shipping chosen, total {total} USD")
+
+    saleor.step("paymentGatewayInitialize lists store credit with the available amount")
+    gateways = saleor.saleor(
+        "mutation ($id: ID!) { paymentGatewayInitialize(id: $id) { gatewayConfigs { id data } } }",
+        {"id": checkout["id"]}, token=shopper,
+    )["data"]["paymentGatewayInitialize"]["gatewayConfigs"]
+    advert = [g for g in gateways if g["id"] == "saleor-store-credit"]
+    check(bool(advert), f"store credit offered: {json.dumps(advert[0]['data'])}")
+
+    use = min(Decimal("5.00"), (total / 2).quantize(Decimal("0.01")))
+    saleor.step(f"shopper clicks 'Use store credit' for {use} (checkoutStoreCreditApply)")
+    applied = saleor.store_credit(
+        """mutation ($id: ID!, $amount: Decimal!) { checkoutStoreCreditApply(checkoutId: $id, amount: $amount) {
+           checkoutStoreCredit { applied { amount } available { amount } } errors { code message } } }""",
+        {"id": checkout["id"], "amount": str(use)}, token=shopper,
+    )["data"]["checkoutStoreCreditApply"]
+    check(applied["errors"] == [], f"applied {applied}")
+    state = saleor.saleor(
+        "query ($id: ID!) { checkout(id: $id) { authorizeStatus } }",
+        {"id": checkout["id"]}, token=shopper,
+    )["data"]["checkout"]
+    rest = total - use  # totalBalance counts only charged money, not authorizations
+    check(state["authorizeStatus"] == "PARTIAL", f"checkout PARTIAL, {rest} USD left to pay")
+
+    saleor.step("another payment method (an app's card transaction) pays the rest")
+    paid = saleor.saleor(
+        """mutation ($id: ID!, $amount: PositiveDecimal!) { transactionCreate(id: $id,
+           transaction: {name: "Card (demo PSP)", pspReference: "demo-card-1",
+           amountCharged: {amount: $amount, currency: "USD"}}) { errors { message } } }""",
+        {"id": checkout["id"], "amount": str(rest)}, token=app_token,
+    )["data"]["transactionCreate"]
+    check(paid["errors"] == [], f"card charged {rest} USD")
+
+    saleor.step("shopper places the order (checkoutComplete)")
+    completed = saleor.saleor(
+        "mutation ($id: ID!) { checkoutComplete(id: $id) { order { id number } errors { code message } } }",
+        {"id": checkout["id"]}, token=shopper,
+    )["data"]["checkoutComplete"]
+    check(completed["errors"] == [], f"order #{completed['order']['number']} placed")
+    order_id = completed["order"]["id"]
+    after_order, _ = balance()
+    check(after_order == start_balance + Decimal("10.00") - use,
+          f"balance debited: {start_balance} + 10.00 - {use} = {after_order}")
+
+    order = saleor.saleor(
+        """query ($id: ID!) { order(id: $id) { chargeStatus transactions { id name
+           chargedAmount { amount } } events { type message } } }""",
+        {"id": order_id}, token=staff,
+    )["data"]["order"]
+    check(order["chargeStatus"] == "FULL", "order fully charged")
+    credit_tx = [t for t in order["transactions"] if t["name"] == "Store credit"][0]
+    for event in order["events"]:
+        if event["message"] and "Store credit" in event["message"]:
+            print(f"   timeline: {event['message']}")
+
+    saleor.step("staff refunds the store-credit payment (transactionRequestAction REFUND)")
+    refunded = saleor.saleor(
+        """mutation ($id: ID!, $amount: PositiveDecimal!) { transactionRequestAction(id: $id,
+           actionType: REFUND, amount: $amount) { transaction { refundedAmount { amount } }
+           errors { message } } }""",
+        {"id": credit_tx["id"], "amount": str(use)}, token=staff,
+    )["data"]["transactionRequestAction"]
+    check(refunded["errors"] == [], f"refund requested {refunded}")
+    after_refund, _ = balance()
+    check(after_refund == start_balance + Decimal("10.00"), f"balance restored to {after_refund}")
+
+    saleor.step("an abandoned checkout's reservation is released by the Celery sweeper")
+    second = saleor.saleor(
+        """mutation ($input: CheckoutCreateInput!) { checkoutCreate(input: $input) {
+           checkout { id } errors { message } } }""",
+        {"input": {"channel": CHANNEL, "email": "shopper@example.com",
+                   "lines": [{"variantId": variant_id, "quantity": 1}]}},
+        token=shopper,
+    )["data"]["checkoutCreate"]["checkout"]
+    saleor.store_credit(
+        'mutation ($id: ID!) { checkoutStoreCreditApply(checkoutId: $id, amount: "1.00") { errors { code } } }',
+        {"id": second["id"]}, token=shopper,
+    )
+    _, available_before = balance()
+    saleor.shell(EXPIRE_HOLDS)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        _, available = balance()
+        if available == available_before + Decimal("1.00"):
+            break
+        time.sleep(1)
+    check(available == available_before + Decimal("1.00"),
+          "the worker released the expired hold (available back up by 1.00)")
+
+    history = saleor.store_credit(
+        "{ me { storeCredit { entries(first: 5) { edges { node { kind direction amount"
+        " { amount } reason orderId } } } } } }", token=shopper,
+    )["data"]["me"]["storeCredit"]["entries"]["edges"]
+    print("   shopper's history (newest first):")
+    for edge in history:
+        node = edge["node"]
+        print(f"     {node['direction']:<6} {node['amount']['amount']:>8} {node['kind']:<10}"
+              f" {node['reason']}{'  order ' + node['orderId'] if node['orderId'] else ''}")
+    print("demo: OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
