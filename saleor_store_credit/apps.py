@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class StoreCreditConfig(AppConfig):
@@ -6,3 +7,11 @@ class StoreCreditConfig(AppConfig):
     label = "saleor_store_credit"
     verbose_name = "Store credit"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from .periodic import register_periodic_tasks
+
+        post_migrate.connect(
+            register_periodic_tasks, sender=self,
+            dispatch_uid="saleor_store_credit.register_periodic_tasks",
+        )

@@ -552,3 +552,64 @@ def test_concurrent_confirmations_capture_exactly_once(
     account.refresh_from_db()
     assert account.held == 0
     assert ledger_verify().ok
+
+
+def _paid_order(shopper, checkout, customer, user_api_client, amount=None):
+    fund(customer, "1000.00")
+    checkout_gid = gid("Checkout", checkout.pk)
+    shopper.query(APPLY, {"id": checkout_gid, **({"amount": amount} if amount else {})})
+    _content(user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
+    return Order.objects.get(), TransactionItem.objects.get(app_identifier=payments.GATEWAY_ID)
+
+
+def test_staff_cancel_request_on_a_checkout_authorization_releases_the_hold(
+    shopper, shopper_checkout, customer_user, staff_api_client, permission_manage_payments
+):
+    account = fund(customer_user, "30.00")
+    shopper.query(APPLY, {"id": gid("Checkout", shopper_checkout.pk), "amount": "12.00"})
+    item = TransactionItem.objects.get(app_identifier=payments.GATEWAY_ID)
+    grant(staff_api_client.user, permission_manage_payments)
+
+    content = _content(staff_api_client.post_graphql(
+        REQUEST_ACTION, {"id": gid("TransactionItem", item.token), "type": "CANCEL"}))
+
+    assert content["transactionRequestAction"]["errors"] == []
+    item.refresh_from_db()
+    assert item.authorized_value == 0
+    assert item.events.filter(type=TransactionEventType.CANCEL_SUCCESS).count() == 1
+    account.refresh_from_db()
+    assert account.held == 0
+    assert Hold.objects.get().status == HoldStatus.RELEASED
+
+
+def test_granted_refund_on_the_store_credit_transaction_credits_the_balance_once(
+    shopper, shopper_checkout, customer_user, user_api_client, staff_api_client,
+    permission_manage_payments, permission_manage_orders,
+):
+    order, item = _paid_order(shopper, shopper_checkout, customer_user, user_api_client)
+    grant(staff_api_client.user, permission_manage_payments, permission_manage_orders)
+    captured = item.charged_value
+
+    granted = _content(staff_api_client.post_graphql(
+        """mutation ($id: ID!, $input: OrderGrantRefundCreateInput!) {
+             orderGrantRefundCreate(id: $id, input: $input) {
+               grantedRefund { id } errors { field code message } } }""",
+        {"id": gid("Order", order.pk),
+         "input": {"amount": "7.50", "reason": "damaged", "transactionId": gid("TransactionItem", item.token)}},
+    ))["orderGrantRefundCreate"]
+    assert granted["errors"] == []
+    request = """mutation ($id: ID, $g: ID!) {
+        transactionRequestRefundForGrantedRefund(id: $id, grantedRefundId: $g) {
+          errors { field code message } } }"""
+    variables = {"id": gid("TransactionItem", item.token), "g": granted["grantedRefund"]["id"]}
+    first = _content(staff_api_client.post_graphql(request, variables))
+    second = _content(staff_api_client.post_graphql(request, variables))
+
+    assert first["transactionRequestRefundForGrantedRefund"]["errors"] == []
+    assert second["transactionRequestRefundForGrantedRefund"]["errors"]  # already refunded
+    assert Entry.objects.filter(kind="refund").count() == 1
+    account = Account.objects.get(user=customer_user)
+    assert account.balance == Decimal("1000.00") - captured + Decimal("7.50")
+    refund = order.granted_refunds.get()
+    assert refund.status == "success"
+    assert ledger_verify().ok

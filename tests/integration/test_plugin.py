@@ -136,3 +136,26 @@ def test_endpoint_refuses_get_and_bad_json(store_credit_plugin, client):
     response = client.post(STORE_CREDIT_API, "{nope", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["exception"]["code"] == "InvalidJSON"
+
+
+def test_periodic_tasks_are_in_saleors_beat_table_after_migrate(db):
+    from saleor.schedulers.models import CustomPeriodicTask
+
+    from saleor_store_credit.periodic import PERIODIC_TASKS, register_periodic_tasks
+
+    register_periodic_tasks()  # what post_migrate runs; a second run changes nothing
+    register_periodic_tasks()
+
+    for name, task, minutes in PERIODIC_TASKS:
+        row = CustomPeriodicTask.objects.get(name=name)
+        assert row.task == task
+        assert row.interval.every == minutes and row.enabled
+
+
+def test_migrate_registered_the_periodic_tasks(django_db_setup, django_db_blocker):
+    # The test database was built by `migrate`, whose post_migrate ran our hook.
+    from saleor.schedulers.models import CustomPeriodicTask
+
+    with django_db_blocker.unblock():
+        names = set(CustomPeriodicTask.objects.values_list("name", flat=True))
+    assert "saleor_store_credit.release_abandoned_holds" in names
