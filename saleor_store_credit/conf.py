@@ -18,6 +18,10 @@ NOTIFY_CREDIT_MEMO = "notify_credit_memo"
 NOTIFY_EXPIRING = "notify_credit_expiring"
 MIN_REIMBURSEMENT = "minimum_reimbursement_amount"
 MIRROR_TO_METADATA = "mirror_balance_to_private_metadata"
+DEACTIVATE_REDEEMED_GIFT_CARDS = "deactivate_redeemed_gift_cards"
+GIFT_CARD_ATTEMPTS_PER_HOUR = "gift_card_redeem_attempts_per_hour"
+
+DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR = 5
 
 DEFAULT_HOLD_LIFETIME_MINUTES = 24 * 60
 
@@ -76,6 +80,8 @@ class StoreCreditSettings:
     notify_credit_expiring: bool = False
     minimum_reimbursement: Decimal | None = None
     mirror_to_metadata: bool = True
+    deactivate_redeemed_gift_cards: bool = False
+    gift_card_attempts_per_hour: int = DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR
     extra: dict = field(default_factory=dict)
 
     def channel_enabled(self, channel_slug: str | None) -> bool:
@@ -112,4 +118,13 @@ class StoreCreditSettings:
                 MIN_REIMBURSEMENT, values.get(MIN_REIMBURSEMENT)
             ),
             mirror_to_metadata=_bool(values.get(MIRROR_TO_METADATA, True)),
+            deactivate_redeemed_gift_cards=_bool(
+                values.get(DEACTIVATE_REDEEMED_GIFT_CARDS, False)
+            ),
+            gift_card_attempts_per_hour=_int_or_none(
+                GIFT_CARD_ATTEMPTS_PER_HOUR,
+                values.get(GIFT_CARD_ATTEMPTS_PER_HOUR),
+                minimum=1,
+            )
+            or DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR,
         )

@@ -20,6 +20,8 @@ class StoreCreditErrorCode(str, Enum):
     CHECKOUT_LOCKED = "checkout_locked"
     NOTHING_TO_PAY = "nothing_to_pay"
     TRANSACTION_LIMIT_REACHED = "transaction_limit_reached"
+    INVALID_GIFT_CARD = "invalid_gift_card"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
 
 
 class StoreCreditError(Exception):

@@ -194,3 +194,13 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["key"], name="store_credit_idempotency_key")
         ]
+
+
+class GiftCardRedeemAttempt(models.Model):
+    """One code entry by a customer; failed ones count against the attempt limit."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -40,6 +40,11 @@ class StoreCreditPlugin(BasePlugin):
         {"name": conf.NOTIFY_EXPIRING, "value": False},
         {"name": conf.MIN_REIMBURSEMENT, "value": ""},
         {"name": conf.MIRROR_TO_METADATA, "value": True},
+        {"name": conf.DEACTIVATE_REDEEMED_GIFT_CARDS, "value": False},
+        {
+            "name": conf.GIFT_CARD_ATTEMPTS_PER_HOUR,
+            "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR),
+        },
     ]
     CONFIG_STRUCTURE = {
         conf.ENABLED_CHANNELS: {
@@ -105,6 +110,16 @@ class StoreCreditPlugin(BasePlugin):
             "label": "Show balances in customer private metadata",
             "help_text": "Read-only copy (store_credit.balance.<CURRENCY>) so the "
             "Dashboard's customer page shows it. The ledger is the source of truth.",
+        },
+        conf.DEACTIVATE_REDEEMED_GIFT_CARDS: {
+            "type": _S.BOOLEAN,
+            "label": "Deactivate gift cards converted to store credit",
+            "help_text": "A drained card is also switched off.",
+        },
+        conf.GIFT_CARD_ATTEMPTS_PER_HOUR: {
+            "type": _S.STRING,
+            "label": "Gift card conversion attempts per customer per hour",
+            "help_text": "Failed code entries allowed before further tries are refused.",
         },
     }
 

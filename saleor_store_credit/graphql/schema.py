@@ -6,6 +6,7 @@ from ..errors import NotFound
 from .auth import require
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
+from .mutations.giftcard import GiftCardRedeemToStoreCredit
 from .mutations.checkout import (
     CheckoutStoreCredit,
     CheckoutStoreCreditApply,
@@ -54,6 +55,7 @@ class Mutation(graphene.ObjectType):
     store_credit_adjust = StoreCreditAdjust.Field()
     checkout_store_credit_apply = CheckoutStoreCreditApply.Field()
     checkout_store_credit_remove = CheckoutStoreCreditRemove.Field()
+    gift_card_redeem_to_store_credit = GiftCardRedeemToStoreCredit.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

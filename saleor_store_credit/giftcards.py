@@ -1,0 +1,181 @@
+"""Convert a Saleor gift card's remaining balance into store credit, atomically.
+
+The card row is locked (Saleor's own lock helper), validated, drained to zero with
+Saleor's BALANCE_ADJUSTED event and a note naming the ledger entry, and the account is
+credited in the same DB transaction. Every reason a code can't be used gives the same
+answer, so the endpoint is no oracle for which codes exist.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from saleor.checkout.models import Checkout
+from saleor.giftcard.const import GIFT_CARD_PAYMENT_GATEWAY_ID
+from saleor.giftcard.events import (
+    gift_card_balance_adjusted_event,
+    gift_card_deactivated_event,
+    gift_card_note_added_event,
+)
+from saleor.giftcard.lock_objects import gift_card_qs_select_for_update
+from saleor.giftcard.search import mark_gift_cards_search_index_as_dirty
+from saleor.order import OrderStatus
+from saleor.payment.models import TransactionItem
+
+from .conf import StoreCreditSettings
+from .errors import IdempotencyKeyReused, StoreCreditError, StoreCreditErrorCode
+from .integration import after_balance_change
+from .ledger import Actor, Refs, credit, get_or_create_account
+from .models import Entry, EntryKind, GiftCardRedeemAttempt
+
+logger = logging.getLogger(__name__)
+
+INVALID_CODE_MESSAGE = "Gift card code is not valid."
+
+
+def _invalid() -> StoreCreditError:
+    return StoreCreditError(
+        INVALID_CODE_MESSAGE, field="code", code=StoreCreditErrorCode.INVALID_GIFT_CARD
+    )
+
+
+def _why_unusable(card, user_id) -> str | None:
+    """Internal reason (logged, never shown) a card cannot be converted."""
+    if card is None:
+        return "no such code"
+    if not card.is_active:
+        return "inactive"
+    if card.expiry_date and card.expiry_date < timezone.now().date():
+        return "expired"
+    if reason := card.usage_restriction_reason(user_id):
+        return reason
+    if card.current_balance_amount <= 0:
+        return "no balance"
+    in_use = TransactionItem.objects.filter(
+        gift_card=card,
+        app_identifier=GIFT_CARD_PAYMENT_GATEWAY_ID,
+        authorized_value__gt=0,
+    ).exists()
+    if in_use or Checkout.objects.filter(gift_cards=card).exists():
+        return "in use at a checkout"
+    if card.orders.filter(status__in=[OrderStatus.UNCONFIRMED, OrderStatus.DRAFT]).exists():
+        return "in use by an unconfirmed order"
+    return None
+
+
+def _check_attempts(user, settings: StoreCreditSettings) -> GiftCardRedeemAttempt:
+    """Count this try (committed at once, so a refusal still counts)."""
+    since = timezone.now() - timedelta(hours=1)
+    failed = GiftCardRedeemAttempt.objects.filter(
+        user=user, succeeded=False, created_at__gte=since
+    ).count()
+    if failed >= settings.gift_card_attempts_per_hour:
+        raise StoreCreditError(
+            "Too many gift card attempts. Try again later.",
+            field="code", code=StoreCreditErrorCode.TOO_MANY_ATTEMPTS,
+        )
+    return GiftCardRedeemAttempt.objects.create(user=user)
+
+
+def redeem_gift_card(
+    *,
+    code: str,
+    customer,
+    actor: Actor,
+    settings: StoreCreditSettings,
+    idempotency_key: str | None = None,
+    requestor_user=None,
+    requestor_app=None,
+) -> Entry:
+    code = (code or "").strip()
+    if idempotency_key and (first := _replayed(idempotency_key, code, customer)):
+        return first
+    attempt = _check_attempts(customer, settings)
+    try:
+        return _redeem(code, customer, actor, settings, idempotency_key, attempt,
+                       requestor_user, requestor_app)
+    except StoreCreditError:
+        # A concurrent call with the same key may have won the card meanwhile.
+        if idempotency_key and (first := _replayed(idempotency_key, code, customer)):
+            return first
+        raise
+
+
+def _replayed(key: str, code: str, customer) -> Entry | None:
+    from saleor.giftcard.models import GiftCard
+
+    from .models import IdempotencyRecord
+
+    record = IdempotencyRecord.objects.filter(key=key).select_related(
+        "entry__account"
+    ).first()
+    if record is None:
+        return None
+    entry = record.entry
+    card_id = GiftCard.objects.filter(code=code).values_list("pk", flat=True).first()
+    if (
+        entry is None
+        or entry.kind != EntryKind.GIFT_CARD
+        or entry.account.user_id != customer.pk
+        or entry.gift_card_id != card_id
+    ):
+        raise IdempotencyKeyReused(
+            "This idempotency key was already used for a different request."
+        )
+    return entry
+
+
+def _redeem(code, customer, actor, settings, idempotency_key, attempt,
+            requestor_user, requestor_app) -> Entry:
+    with transaction.atomic():
+        card = gift_card_qs_select_for_update().filter(code=code).first() if code else None
+        if reason := _why_unusable(card, customer.pk):
+            logger.info(
+                "Refused gift card conversion for customer %s: %s", customer.pk, reason
+            )
+            raise _invalid()
+        amount = card.current_balance_amount
+        account = get_or_create_account(user=customer, currency=card.currency)
+        entry = credit(
+            account=account,
+            amount=amount,
+            kind=EntryKind.GIFT_CARD,
+            actor=actor,
+            reason=f"Gift card ending {card.display_code}",
+            refs=Refs(gift_card_id=card.pk),
+            max_balance=settings.max_balance,
+            idempotency_key=idempotency_key,
+        )
+        old_current, old_initial = card.current_balance_amount, card.initial_balance_amount
+        card.current_balance_amount = 0
+        card.used_by = customer
+        card.used_by_email = customer.email
+        card.last_used_on = timezone.now()
+        fields = ["current_balance_amount", "used_by", "used_by_email", "last_used_on"]
+        if settings.deactivate_redeemed_gift_cards:
+            card.is_active = False
+            fields.append("is_active")
+        card.save(update_fields=fields)
+        gift_card_balance_adjusted_event(
+            card, old_current, old_initial, requestor_user, requestor_app
+        )
+        gift_card_note_added_event(
+            card, requestor_user, requestor_app,
+            f"Balance {old_current} {card.currency} converted to store credit "
+            f"(ledger entry {entry.pk}, customer {customer.email}).",
+        )
+        if settings.deactivate_redeemed_gift_cards:
+            gift_card_deactivated_event(card, requestor_user, requestor_app)
+        mark_gift_cards_search_index_as_dirty([card])
+        GiftCardRedeemAttempt.objects.filter(pk=attempt.pk).update(succeeded=True)
+        after_balance_change(entry, settings=settings)
+        transaction.on_commit(lambda: _gift_card_updated(card))
+    return entry
+
+
+def _gift_card_updated(card) -> None:
+    from saleor.plugins.manager import get_plugins_manager
+
+    get_plugins_manager(allow_replica=False).gift_card_updated(card)

@@ -1,0 +1,56 @@
+import graphene
+
+from saleor.permission.enums import AccountPermissions, GiftcardPermissions
+
+from ...errors import PermissionDenied
+from ..auth import actor_for, require
+from ..types import StoreCreditAccount, StoreCreditEntry
+from .base import BaseStoreCreditMutation, decode_user_id
+
+
+class GiftCardRedeemToStoreCredit(BaseStoreCreditMutation):
+    entry = graphene.Field(StoreCreditEntry)
+    account = graphene.Field(StoreCreditAccount)
+
+    class Arguments:
+        code = graphene.String(required=True, description="The gift card code.")
+        customer_id = graphene.ID(
+            description="Staff only (MANAGE_GIFT_CARD and MANAGE_USERS): convert on "
+            "behalf of this customer. Customers omit it."
+        )
+        idempotency_key = graphene.String()
+
+    class Meta:
+        description = (
+            "Move a gift card's whole remaining balance into store credit. Every "
+            "reason a code can't be used gets the same error (INVALID_GIFT_CARD); "
+            "failed tries are limited per customer and hour (TOO_MANY_ATTEMPTS)."
+        )
+
+    @classmethod
+    def perform(cls, _root, info, code, customer_id=None, idempotency_key=None):
+        from ...giftcards import redeem_gift_card
+
+        context = info.context
+        if customer_id:
+            require(
+                context,
+                [GiftcardPermissions.MANAGE_GIFT_CARD, AccountPermissions.MANAGE_USERS],
+            )
+            customer = decode_user_id(customer_id)
+        else:
+            customer = getattr(context, "user", None)
+            if customer is None:
+                raise PermissionDenied("Log in to convert a gift card.")
+        entry = redeem_gift_card(
+            code=code,
+            customer=customer,
+            actor=actor_for(context),
+            settings=context.store_credit_settings,
+            idempotency_key=idempotency_key,
+            requestor_user=getattr(context, "user", None),
+            requestor_app=getattr(context, "app", None),
+        )
+        account = entry.account
+        account.refresh_from_db()
+        return cls(entry=entry, account=account, errors=[])

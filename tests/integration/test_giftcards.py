@@ -1,0 +1,231 @@
+"""Gift card -> store credit inside real Saleor, with Saleor's gift card fixtures."""
+
+import threading
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from ._saleor import SKIP_REASON
+
+pytest.importorskip("saleor", reason=SKIP_REASON)
+
+import graphene  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from saleor.account.models import User  # noqa: E402
+from saleor.giftcard import GiftCardEvents  # noqa: E402
+from saleor.giftcard.models import GiftCard  # noqa: E402
+
+from saleor_store_credit.conf import StoreCreditSettings  # noqa: E402
+from saleor_store_credit.errors import StoreCreditError  # noqa: E402
+from saleor_store_credit.giftcards import INVALID_CODE_MESSAGE, redeem_gift_card  # noqa: E402
+from saleor_store_credit.ledger import Actor, ledger_verify  # noqa: E402
+from saleor_store_credit.models import Account, Entry  # noqa: E402
+
+REDEEM = """
+mutation ($code: String!, $customer: ID, $key: String) {
+  giftCardRedeemToStoreCredit(code: $code, customerId: $customer, idempotencyKey: $key) {
+    entry { id kind amount { amount currency } reason }
+    account { balance { amount currency } }
+    errors { field code message }
+  }
+}
+"""
+
+
+def payload(content):
+    assert "errors" not in content, content
+    return content["data"]["giftCardRedeemToStoreCredit"]
+
+
+@pytest.fixture
+def shopper(sc_client, customer_user):
+    return sc_client(user=customer_user)
+
+
+def test_customer_converts_a_gift_card_into_store_credit(shopper, gift_card, customer_user):
+    # when
+    result = payload(shopper.query(REDEEM, {"code": gift_card.code}))
+
+    # then
+    assert result["errors"] == []
+    assert result["entry"]["kind"] == "GIFT_CARD"
+    assert result["account"]["balance"] == {"amount": 10, "currency": "USD"}
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == 0
+    assert gift_card.is_active  # deactivation is opt-in
+    events = {e.type: e for e in gift_card.events.all()}
+    adjusted = events[GiftCardEvents.BALANCE_ADJUSTED].parameters["balance"]
+    assert Decimal(str(adjusted["old_current_balance"])) == Decimal("10")
+    entry = Entry.objects.get(kind="gift_card")
+    assert f"ledger entry {entry.pk}" in events[GiftCardEvents.NOTE_ADDED].parameters["message"]
+    assert entry.gift_card_id == gift_card.pk
+    assert ledger_verify().ok
+
+
+@pytest.mark.parametrize("store_credit_config", [{"deactivate_redeemed_gift_cards": True}])
+def test_drained_card_can_be_deactivated_by_configuration(
+    shopper, gift_card, store_credit_config
+):
+    payload(shopper.query(REDEEM, {"code": gift_card.code}))
+    gift_card.refresh_from_db()
+    assert not gift_card.is_active
+    assert gift_card.events.filter(type=GiftCardEvents.DEACTIVATED).exists()
+
+
+def _make_unusable(kind, gift_card, other_customer, checkout, order):
+    if kind == "unknown":
+        return "nosuchcode123"
+    if kind == "inactive":
+        gift_card.is_active = False
+    elif kind == "expired":
+        gift_card.expiry_date = date.today() - timedelta(days=1)
+    elif kind == "empty":
+        gift_card.current_balance_amount = 0
+    elif kind == "assigned_to_someone_else":
+        gift_card.assigned_to = other_customer
+        gift_card.assigned_to_email = other_customer.email
+    elif kind == "in_a_checkout":
+        checkout.gift_cards.add(gift_card)
+    elif kind == "in_an_unconfirmed_order":
+        order.status = "unconfirmed"
+        order.save(update_fields=["status"])
+        order.gift_cards.add(gift_card)
+    gift_card.save()
+    return gift_card.code
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["unknown", "inactive", "expired", "empty", "assigned_to_someone_else",
+     "in_a_checkout", "in_an_unconfirmed_order"],
+)
+def test_every_refusal_reason_gets_the_same_answer_and_changes_nothing(
+    shopper, gift_card, checkout, order, kind
+):
+    other = User.objects.create(email="owner@example.com", is_active=True)
+    code = _make_unusable(kind, gift_card, other, checkout, order)
+    before = GiftCard.objects.get(pk=gift_card.pk).current_balance_amount
+
+    result = payload(shopper.query(REDEEM, {"code": code}))
+
+    assert result["errors"] == [
+        {"field": "code", "code": "INVALID_GIFT_CARD", "message": INVALID_CODE_MESSAGE}
+    ]
+    assert result["entry"] is None
+    assert GiftCard.objects.get(pk=gift_card.pk).current_balance_amount == before
+    assert not Entry.objects.exists()
+
+
+def test_a_card_authorized_in_an_open_checkout_is_refused(shopper, gift_card, checkout):
+    from saleor.giftcard.const import GIFT_CARD_PAYMENT_GATEWAY_ID
+
+    from saleor.payment.models import TransactionItem
+
+    TransactionItem.objects.create(
+        checkout=checkout, currency="USD", authorized_value=Decimal("5"),
+        gift_card=gift_card, app_identifier=GIFT_CARD_PAYMENT_GATEWAY_ID,
+    )
+
+    result = payload(shopper.query(REDEEM, {"code": gift_card.code}))
+
+    assert result["errors"][0]["code"] == "INVALID_GIFT_CARD"
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == Decimal("10")
+
+
+@pytest.mark.parametrize("store_credit_config", [{"gift_card_redeem_attempts_per_hour": "3"}])
+def test_failed_attempts_are_limited_per_customer(
+    shopper, gift_card, store_credit_config, sc_client, staff_user
+):
+    for index in range(3):
+        result = payload(shopper.query(REDEEM, {"code": f"guess{index:08d}"}))
+        assert result["errors"][0]["code"] == "INVALID_GIFT_CARD"
+
+    # the right code is refused too once the limit is reached
+    blocked = payload(shopper.query(REDEEM, {"code": gift_card.code}))
+    assert blocked["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == Decimal("10")
+
+    # another customer is not affected
+    other = payload(sc_client(user=staff_user).query(REDEEM, {"code": gift_card.code}))
+    assert other["errors"] == []
+
+
+def test_replay_with_the_same_idempotency_key_returns_the_first_result(
+    shopper, gift_card
+):
+    first = payload(shopper.query(REDEEM, {"code": gift_card.code, "key": "gc-1"}))
+    again = payload(shopper.query(REDEEM, {"code": gift_card.code, "key": "gc-1"}))
+
+    assert again["errors"] == []
+    assert again["entry"]["id"] == first["entry"]["id"]
+    assert Entry.objects.count() == 1
+
+
+def test_anonymous_callers_cannot_convert(sc_client, gift_card):
+    content = sc_client().query(REDEEM, {"code": gift_card.code})
+    assert content["errors"][0]["extensions"]["exception"]["code"] == "PermissionDenied"
+
+
+@pytest.mark.parametrize(
+    ("perms", "allowed"),
+    [((), False), (("users",), False), (("gift_cards",), False),
+     (("users", "gift_cards"), True)],
+)
+def test_staff_variant_needs_gift_card_and_user_permissions(
+    sc_client, staff_user, customer_user, gift_card, permission_manage_users,
+    permission_manage_gift_card, perms, allowed,
+):
+    mapping = {"users": permission_manage_users, "gift_cards": permission_manage_gift_card}
+    staff_user.user_permissions.add(*[mapping[p] for p in perms])
+    content = sc_client(user=staff_user).query(
+        REDEEM,
+        {"code": gift_card.code, "customer": graphene.Node.to_global_id("User", customer_user.pk)},
+    )
+    if allowed:
+        result = payload(content)
+        assert result["errors"] == []
+        assert Account.objects.get(user=customer_user).balance == Decimal("10.00")
+        assert Entry.objects.get().actor_type == "staff"
+    else:
+        assert content["errors"][0]["extensions"]["exception"]["code"] == "PermissionDenied"
+        assert not Entry.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_customers_racing_for_one_card_one_wins_nothing_duplicated(
+    store_credit_plugin, gift_card, customer_user, staff_user
+):
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def redeem(user):
+        from django.db import connections
+
+        connections["replica"] = connections["default"]
+        try:
+            barrier.wait()
+            redeem_gift_card(
+                code=gift_card.code, customer=user, actor=Actor.for_user(user),
+                settings=StoreCreditSettings(),
+            )
+            outcomes.append("ok")
+        except StoreCreditError as exc:
+            outcomes.append(exc.code.value)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=redeem, args=(u,)) for u in (customer_user, staff_user)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(outcomes) == ["invalid_gift_card", "ok"]
+    assert Entry.objects.filter(kind="gift_card").count() == 1
+    assert sum(a.balance for a in Account.objects.all()) == Decimal("10.00")
+    assert GiftCard.objects.get(pk=gift_card.pk).current_balance_amount == 0
+    assert ledger_verify().ok
