@@ -22,6 +22,8 @@ class StoreCreditErrorCode(str, Enum):
     TRANSACTION_LIMIT_REACHED = "transaction_limit_reached"
     INVALID_GIFT_CARD = "invalid_gift_card"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    GUEST_ORDER = "guest_order"
+    REFUND_EXCEEDS_PAID = "refund_exceeds_paid"
 
 
 class StoreCreditError(Exception):

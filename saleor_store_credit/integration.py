@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 METADATA_PREFIX = "store_credit.balance."
 NOTIFY_BALANCE_CHANGED = "store_credit_balance_changed"
+NOTIFY_CREDIT_MEMO = "store_credit_credit_memo"
 
 
 def after_balance_change(
@@ -21,15 +22,21 @@ def after_balance_change(
     settings: StoreCreditSettings,
     notify: bool = False,
     channel_slug: str | None = None,
+    event: str = NOTIFY_BALANCE_CHANGED,
 ) -> None:
     user_id = entry.account.user_id
     if user_id is None:
         return
     if settings.mirror_to_metadata:
         transaction.on_commit(lambda: mirror_balances_to_metadata(user_id))
-    if notify and settings.notify_balance_changed:
+    enabled = (
+        settings.notify_credit_memo
+        if event == NOTIFY_CREDIT_MEMO
+        else settings.notify_balance_changed
+    )
+    if notify and enabled:
         transaction.on_commit(
-            lambda: notify_balance_changed(entry.pk, channel_slug=channel_slug)
+            lambda: notify_balance_changed(entry.pk, channel_slug=channel_slug, event=event)
         )
 
 
@@ -58,7 +65,9 @@ def mirror_balances_to_metadata(user_id: int) -> None:
         )
 
 
-def notify_balance_changed(entry_id: int, *, channel_slug: str | None) -> None:
+def notify_balance_changed(
+    entry_id: int, *, channel_slug: str | None, event: str = NOTIFY_BALANCE_CHANGED
+) -> None:
     """Send Saleor's NOTIFY_USER event (delivered by the store's email app)."""
     from saleor.plugins.manager import get_plugins_manager
 
@@ -79,12 +88,13 @@ def notify_balance_changed(entry_id: int, *, channel_slug: str | None) -> None:
                 "balance": str(entry.balance_after),
                 "reason": entry.reason,
                 "kind": entry.kind,
+                "order_id": str(entry.order_id) if entry.order_id else None,
             },
         }
 
     try:
         get_plugins_manager(allow_replica=False).notify(
-            NOTIFY_BALANCE_CHANGED, payload_func=payload, channel_slug=channel_slug
+            event, payload_func=payload, channel_slug=channel_slug
         )
     except Exception:  # a notification must never break a committed change
         logger.exception("Store credit notification failed for entry %s", entry_id)

@@ -188,6 +188,9 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64)
     entry = models.ForeignKey(Entry, null=True, on_delete=models.PROTECT, related_name="+")
     hold = models.ForeignKey(Hold, null=True, on_delete=models.PROTECT, related_name="+")
+    credit_memo = models.ForeignKey(
+        "CreditMemo", null=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -204,3 +207,51 @@ class GiftCardRedeemAttempt(models.Model):
     )
     succeeded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+class CreditMemo(models.Model):
+    """An order (or part of it) refunded to the customer's store credit."""
+
+    order_id = models.UUIDField(db_index=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    lines_amount = models.DecimalField(**MONEY, default=Decimal(0))
+    shipping_amount = models.DecimalField(**MONEY, default=Decimal(0))
+    extra_amount = models.DecimalField(**MONEY, default=Decimal(0))
+    from_store_credit = models.DecimalField(
+        **MONEY, default=Decimal(0),
+        help_text="Part returned through the store-credit payment itself.",
+    )
+    from_other_methods = models.DecimalField(
+        **MONEY, default=Decimal(0),
+        help_text="Part paid by other methods, settled by a granted refund.",
+    )
+    reason = models.TextField()
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="store_credit_memo_amount_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    amount=F("lines_amount") + F("shipping_amount") + F("extra_amount")
+                ),
+                name="store_credit_memo_amount_parts",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount=F("from_store_credit") + F("from_other_methods")),
+                name="store_credit_memo_amount_sources",
+            ),
+        ]
+
+
+class CreditMemoLine(models.Model):
+    memo = models.ForeignKey(CreditMemo, on_delete=models.PROTECT, related_name="lines")
+    order_line_id = models.UUIDField(db_index=True)
+    quantity = models.PositiveIntegerField()
+    amount = models.DecimalField(**MONEY)

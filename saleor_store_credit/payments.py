@@ -357,7 +357,7 @@ def cancel_item(item: TransactionItem, request_event) -> None:
         )
 
 
-def refund_item(item: TransactionItem, request_event) -> None:
+def refund_item(item: TransactionItem, request_event) -> bool:
     """Return charged store credit to the balance, never more than was captured."""
     amount = request_event.amount_value
     with transaction.atomic():
@@ -394,6 +394,7 @@ def refund_item(item: TransactionItem, request_event) -> None:
         create_transaction_event_from_request_and_webhook_response(
             request_event, None, transaction_webhook_response=response
         )
+    return response["result"] == TransactionEventType.REFUND_SUCCESS.upper()
 
 
 def release_for_cancelled_order(order) -> int:

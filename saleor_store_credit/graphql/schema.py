@@ -2,10 +2,11 @@ import graphene
 
 from saleor.permission.enums import AccountPermissions
 
-from ..errors import NotFound
-from .auth import require
+from ..errors import NotFound, PermissionDenied
+from .auth import is_staff_context, require
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
+from .mutations.creditmemo import OrderCreditMemoCreate
 from .mutations.giftcard import GiftCardRedeemToStoreCredit
 from .mutations.checkout import (
     CheckoutStoreCredit,
@@ -13,10 +14,43 @@ from .mutations.checkout import (
     CheckoutStoreCreditRemove,
     resolve_checkout_store_credit,
 )
-from .types import StoreCreditCustomer, StoreCreditOwner
+from .types import Decimal, StoreCreditCustomer, StoreCreditOwner
+
+
+class StoreCreditSettingsType(graphene.ObjectType):
+    refund_to_store_credit_by_default = graphene.Boolean(
+        required=True,
+        description="Staff UIs preselect 'Refund to store credit' when this is on.",
+    )
+    enabled_channels = graphene.List(
+        graphene.NonNull(graphene.String), required=True,
+        description="Channels where store credit pays; empty means all.",
+    )
+    max_balance = graphene.Field(Decimal)
+    hold_lifetime_minutes = graphene.Int(required=True)
+
+    class Meta:
+        name = "StoreCreditSettings"
 
 
 class Query(graphene.ObjectType):
+    store_credit_settings = graphene.Field(
+        StoreCreditSettingsType,
+        description="The plugin configuration that staff screens need (staff, apps).",
+    )
+
+    @staticmethod
+    def resolve_store_credit_settings(_root, info):
+        if not is_staff_context(info.context):
+            raise PermissionDenied("Staff only.")
+        settings = info.context.store_credit_settings
+        return StoreCreditSettingsType(
+            refund_to_store_credit_by_default=settings.refund_to_store_credit_by_default,
+            enabled_channels=list(settings.enabled_channels),
+            max_balance=settings.max_balance,
+            hold_lifetime_minutes=settings.hold_lifetime_minutes,
+        )
+
     me = graphene.Field(
         StoreCreditCustomer,
         description="The logged-in customer's store credit; null when anonymous.",
@@ -56,6 +90,7 @@ class Mutation(graphene.ObjectType):
     checkout_store_credit_apply = CheckoutStoreCreditApply.Field()
     checkout_store_credit_remove = CheckoutStoreCreditRemove.Field()
     gift_card_redeem_to_store_credit = GiftCardRedeemToStoreCredit.Field()
+    order_credit_memo_create = OrderCreditMemoCreate.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

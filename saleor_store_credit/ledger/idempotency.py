@@ -13,10 +13,12 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from ..errors import IdempotencyKeyReused, StoreCreditError
-from ..models import Entry, Hold, IdempotencyRecord
+from ..models import CreditMemo, Entry, Hold, IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
 _KEY_CONSTRAINT = "store_credit_idempotency_key"
+# What a keyed operation may return, and the record field that remembers it.
+_RESULT_FIELDS = {Entry: "entry", Hold: "hold", CreditMemo: "credit_memo"}
 
 
 def fingerprint(operation: str, params: dict) -> str:
@@ -34,15 +36,18 @@ def _replay(record: IdempotencyRecord, operation: str, digest: str):
         raise IdempotencyKeyReused(
             "This idempotency key was already used for a different request."
         )
-    return record.entry if record.entry_id else record.hold
+    for field in _RESULT_FIELDS.values():
+        if getattr(record, f"{field}_id"):
+            return getattr(record, field)
+    raise AssertionError(f"idempotency record {record.pk} remembers no result")
 
 
 def run_idempotent(
     key: str | None,
     operation: str,
     params: dict,
-    work: Callable[[], Entry | Hold],
-) -> Entry | Hold:
+    work: Callable[[], Entry | Hold | CreditMemo],
+) -> Entry | Hold | CreditMemo:
     """Run `work` in one DB transaction, at most once per `key`."""
     if key is None:
         with transaction.atomic():
@@ -63,8 +68,7 @@ def run_idempotent(
                 key=key,
                 operation=operation,
                 fingerprint=digest,
-                entry=result if isinstance(result, Entry) else None,
-                hold=result if isinstance(result, Hold) else None,
+                **{_RESULT_FIELDS[type(result)]: result},
             )
             return result
     except IntegrityError as exc:

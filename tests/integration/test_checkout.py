@@ -99,7 +99,10 @@ def grant(user, *permissions):
     """Give a staff member permissions in every channel, as Saleor's groups do."""
     from saleor.account.models import Group
 
-    group = Group.objects.create(name="store credit staff", restricted_access_to_channels=False)
+    group = Group.objects.create(
+        name=f"store credit staff {Group.objects.count()}",
+        restricted_access_to_channels=False,
+    )
     group.permissions.add(*permissions)
     group.user_set.add(user)
 

@@ -115,6 +115,8 @@ def test_migrations_created_the_ledger_tables_and_triggers(db):
         "store_credit_hold_no_delete",
         "store_credit_hold_resolves_once",
         "store_credit_idempotency_append_only",
+        "store_credit_memo_append_only",
+        "store_credit_memo_line_append_only",
     ]
 
 

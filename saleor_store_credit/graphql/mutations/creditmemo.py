@@ -1,0 +1,119 @@
+import graphene
+from graphene import relay
+
+from saleor.permission.enums import OrderPermissions, PaymentPermissions
+from saleor.permission.utils import one_of_permissions_or_auth_filter_required
+
+from ...errors import NotFound, PermissionDenied
+from ..auth import actor_for
+from ..types import Decimal, Money, money
+from .base import BaseStoreCreditMutation
+
+
+class CreditMemoType(graphene.ObjectType):
+    id = graphene.GlobalID(required=True)
+    order_id = graphene.ID(required=True)
+    amount = graphene.Field(Money, required=True)
+    from_store_credit = graphene.Field(
+        Money, required=True, description="Returned through the store-credit payment."
+    )
+    from_other_methods = graphene.Field(
+        Money, required=True, description="Paid by other methods, now store credit."
+    )
+    reason = graphene.String(required=True)
+    created_at = graphene.DateTime(required=True)
+
+    class Meta:
+        name = "CreditMemo"
+        interfaces = (relay.Node,)
+
+    @staticmethod
+    def resolve_order_id(root, _info):
+        return relay.Node.to_global_id("Order", root.order_id)
+
+    @staticmethod
+    def resolve_amount(root, _info):
+        return money(root.amount, root.account.currency)
+
+    @staticmethod
+    def resolve_from_store_credit(root, _info):
+        return money(root.from_store_credit, root.account.currency)
+
+    @staticmethod
+    def resolve_from_other_methods(root, _info):
+        return money(root.from_other_methods, root.account.currency)
+
+
+class CreditMemoLineInput(graphene.InputObjectType):
+    line_id = graphene.ID(required=True, description="Saleor OrderLine ID.")
+    quantity = graphene.Int(required=True)
+
+
+class CreditMemoInput(graphene.InputObjectType):
+    lines = graphene.List(graphene.NonNull(CreditMemoLineInput))
+    include_shipping = graphene.Boolean(default_value=False)
+    amount = Decimal(description="A plain amount, on top of lines and shipping.")
+    reason = graphene.String(required=True)
+
+
+def _decode(global_id, expected, field):
+    from uuid import UUID
+
+    try:
+        type_name, pk = relay.Node.from_global_id(global_id)
+        if type_name != expected:
+            raise ValueError
+        return UUID(pk)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise NotFound(f"{expected} not found.", field=field)
+
+
+class OrderCreditMemoCreate(BaseStoreCreditMutation):
+    credit_memo = graphene.Field(CreditMemoType)
+
+    class Arguments:
+        order_id = graphene.ID(required=True)
+        input = CreditMemoInput(required=True)
+        idempotency_key = graphene.String()
+
+    class Meta:
+        description = (
+            "Refund order lines, shipping and/or an amount to the customer's store "
+            "credit. Requires MANAGE_ORDERS or HANDLE_PAYMENTS."
+        )
+
+    @classmethod
+    def perform(cls, _root, info, order_id, input, idempotency_key=None):
+        from ...creditmemo import MemoLine, create_credit_memo
+
+        context = info.context
+        perms = [OrderPermissions.MANAGE_ORDERS, PaymentPermissions.HANDLE_PAYMENTS]
+        if not one_of_permissions_or_auth_filter_required(context, perms):
+            raise PermissionDenied(
+                "You do not have permission to perform this action. "
+                "Requires one of: MANAGE_ORDERS, HANDLE_PAYMENTS."
+            )
+        lines = []
+        for line in input.get("lines") or []:
+            lines.append(
+                MemoLine(
+                    order_line_id=_decode(line["line_id"], "OrderLine", "lines"),
+                    quantity=line["quantity"],
+                )
+            )
+        memo = create_credit_memo(
+            order_id=_decode(order_id, "Order", "orderId"),
+            actor=actor_for(context),
+            settings=context.store_credit_settings,
+            reason=input.get("reason"),
+            lines=lines,
+            include_shipping=bool(input.get("include_shipping")),
+            amount=input.get("amount"),
+            user=getattr(context, "user", None),
+            app=getattr(context, "app", None),
+            idempotency_key=idempotency_key,
+        )
+        return cls(credit_memo=memo, errors=[])
+
+
+
