@@ -10,6 +10,12 @@ class StoreCreditConfig(AppConfig):
 
     def ready(self):
         from .periodic import register_periodic_tasks
+        from .signals import store_credit_event
+        from .webhooks.outbox import on_store_credit_event
+
+        store_credit_event.connect(
+            on_store_credit_event, dispatch_uid="saleor_store_credit.webhook_outbox"
+        )
 
         post_migrate.connect(
             register_periodic_tasks, sender=self,

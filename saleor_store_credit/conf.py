@@ -128,3 +128,30 @@ class StoreCreditSettings:
             )
             or DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR,
         )
+
+
+def load_settings() -> StoreCreditSettings | None:
+    """The saved configuration of the active plugin, or None when it is inactive
+    (or Saleor is not installed). For code that runs outside a plugin hook."""
+    from django.apps import apps
+
+    if not apps.is_installed("saleor.plugins"):
+        return None
+    from saleor.plugins.models import PluginConfiguration
+
+    from .plugin import PLUGIN_ID, StoreCreditPlugin
+
+    row = PluginConfiguration.objects.filter(
+        identifier=PLUGIN_ID, channel__isnull=True, active=True
+    ).first()
+    if row is None:
+        return None
+    saved = {item["name"]: item.get("value") for item in row.configuration or []}
+    merged = [
+        {"name": item["name"], "value": saved.get(item["name"], item["value"])}
+        for item in StoreCreditPlugin.DEFAULT_CONFIGURATION
+    ]
+    try:
+        return StoreCreditSettings.from_configuration(merged)
+    except ConfigurationError:
+        return StoreCreditSettings()

@@ -37,6 +37,7 @@ from .ledger import Actor, Refs, credit, get_or_create_account
 from .ledger.idempotency import run_idempotent
 from .models import CreditMemo, CreditMemoLine, EntryKind
 from .money import parse_amount, quantum
+from .signals import store_credit_event
 from .payments import GATEWAY_ID, _fmt, _response, _timeline, refund_item
 
 CREDIT_MEMO_ID = "saleor-store-credit.credit-memo"
@@ -198,6 +199,20 @@ def create_credit_memo(
         after_balance_change(
             last_entry, settings=settings, notify=True, event=NOTIFY_CREDIT_MEMO,
             channel_slug=locked.channel.slug,
+        )
+        store_credit_event.send(
+            sender=CreditMemo, event="credit_memo_issued", currency=locked.currency,
+            data={
+                "credit_memo_id": memo.pk, "order_id": str(locked.pk),
+                "order_number": locked.number, "customer_user_id": locked.user_id,
+                "currency": locked.currency, "amount": str(total),
+                "from_store_credit": str(from_credit), "from_other_methods": str(other),
+                "lines": [
+                    {"order_line_id": str(line.pk), "quantity": qty, "amount": str(amt)}
+                    for line, qty, amt in line_parts
+                ],
+                "shipping": str(shipping), "reason": reason,
+            },
         )
         _timeline(
             locked.pk,

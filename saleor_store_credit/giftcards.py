@@ -29,6 +29,7 @@ from .errors import IdempotencyKeyReused, StoreCreditError, StoreCreditErrorCode
 from .integration import after_balance_change
 from .ledger import Actor, Refs, credit, get_or_create_account
 from .models import Entry, EntryKind, GiftCardRedeemAttempt
+from .signals import store_credit_event
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,16 @@ def _redeem(code, customer, actor, settings, idempotency_key, attempt,
         if settings.deactivate_redeemed_gift_cards:
             gift_card_deactivated_event(card, requestor_user, requestor_app)
         mark_gift_cards_search_index_as_dirty([card])
+        store_credit_event.send(
+            sender=GiftCardRedeemAttempt, event="gift_card_redeemed",
+            currency=card.currency,
+            data={
+                "gift_card_id": card.pk, "gift_card_last_chars": card.display_code,
+                "customer_user_id": customer.pk, "currency": card.currency,
+                "amount": str(amount), "entry_id": entry.pk,
+                "card_deactivated": settings.deactivate_redeemed_gift_cards,
+            },
+        )
         GiftCardRedeemAttempt.objects.filter(pk=attempt.pk).update(succeeded=True)
         after_balance_change(entry, settings=settings)
         transaction.on_commit(lambda: _gift_card_updated(card))

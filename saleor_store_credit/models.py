@@ -255,3 +255,40 @@ class CreditMemoLine(models.Model):
     order_line_id = models.UUIDField(db_index=True)
     quantity = models.PositiveIntegerField()
     amount = models.DecimalField(**MONEY)
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """Outbox + delivery log of outgoing store credit webhooks.
+
+    Rows are written in the same DB transaction as the change they describe, so an
+    event exists exactly when its change committed; Celery sends it after commit.
+    """
+
+    event_id = models.UUIDField(db_index=True)
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    target_url = models.URLField(max_length=2048)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="store_credit_delivery_due",
+            )
+        ]

@@ -13,6 +13,11 @@ PERIODIC_TASKS = [
         "saleor_store_credit.tasks.release_abandoned_store_credit_holds_task",
         5,
     ),
+    (
+        "saleor_store_credit.deliver_due_webhooks",
+        "saleor_store_credit.tasks.deliver_due_webhooks_task",
+        1,
+    ),
 ]
 
 

@@ -19,3 +19,30 @@ def release_abandoned_store_credit_holds_task(batch_size: int = 500) -> int:
     if released:
         logger.info("Released %s abandoned store credit hold(s).", released)
     return released
+
+
+@app.task(bind=True, max_retries=None)
+def deliver_webhook_task(self, delivery_id: int) -> str:
+    """Send one outgoing webhook; on failure retry with backoff until it gives up."""
+    from .models import WebhookDelivery
+    from .webhooks.delivery import backoff, deliver
+
+    with allow_writer():
+        status = deliver(delivery_id)
+        if status == "pending" and not app.conf.task_always_eager:
+            attempts = WebhookDelivery.objects.get(pk=delivery_id).attempts
+            raise self.retry(countdown=backoff(attempts).total_seconds())
+    return status
+
+
+@app.task
+def deliver_due_webhooks_task() -> int:
+    """Safety net: send pending deliveries whose retry time has come."""
+    from .webhooks.delivery import deliver, due_deliveries
+
+    with allow_writer():
+        sent = 0
+        for delivery_id in due_deliveries():
+            if deliver(delivery_id) == "delivered":
+                sent += 1
+    return sent

@@ -15,6 +15,12 @@ from .mutations.checkout import (
     resolve_checkout_store_credit,
 )
 from .types import Decimal, StoreCreditCustomer, StoreCreditOwner
+from .webhooks import (
+    StoreCreditWebhookDelivery,
+    StoreCreditWebhookDeliveryStatus,
+    StoreCreditWebhookRedeliver,
+    resolve_deliveries,
+)
 
 
 class StoreCreditSettingsType(graphene.ObjectType):
@@ -34,6 +40,19 @@ class StoreCreditSettingsType(graphene.ObjectType):
 
 
 class Query(graphene.ObjectType):
+    store_credit_webhook_deliveries = graphene.List(
+        graphene.NonNull(StoreCreditWebhookDelivery),
+        required=True,
+        first=graphene.Int(default_value=50),
+        status=StoreCreditWebhookDeliveryStatus(),
+        event=graphene.String(),
+        description="Outgoing webhook delivery log, newest first. Requires MANAGE_SETTINGS.",
+    )
+
+    @staticmethod
+    def resolve_store_credit_webhook_deliveries(_root, info, **kwargs):
+        return resolve_deliveries(info, **kwargs)
+
     store_credit_settings = graphene.Field(
         StoreCreditSettingsType,
         description="The plugin configuration that staff screens need (staff, apps).",
@@ -91,6 +110,7 @@ class Mutation(graphene.ObjectType):
     checkout_store_credit_remove = CheckoutStoreCreditRemove.Field()
     gift_card_redeem_to_store_credit = GiftCardRedeemToStoreCredit.Field()
     order_credit_memo_create = OrderCreditMemoCreate.Field()
+    store_credit_webhook_redeliver = StoreCreditWebhookRedeliver.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

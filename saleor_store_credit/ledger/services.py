@@ -23,7 +23,8 @@ from ..errors import (
     StoreCreditError,
 )
 from ..models import Account, Entry, EntryDirection, EntryKind, Hold, HoldStatus
-from ..money import normalize_currency, parse_amount, parse_signed_amount
+from ..signals import store_credit_event
+from ..money import normalize_currency, parse_amount, parse_signed_amount, quantum
 from .actors import Actor
 from .idempotency import run_idempotent
 from .locks import lock_account, lock_hold_with_account
@@ -83,7 +84,7 @@ def _write_entry(
     Account.objects.filter(pk=account.pk).update(
         balance=F("balance") + delta, updated_at=timezone.now()
     )
-    return Entry.objects.create(
+    entry = Entry.objects.create(
         account=account,
         direction=direction,
         amount=amount,
@@ -98,6 +99,58 @@ def _write_entry(
         reference=refs.reference,
         **actor.entry_fields(),
     )
+    _announce("balance_changed", entry_payload(entry, account), account.currency)
+    return entry
+
+
+def _announce(event: str, data: dict, currency: str) -> None:
+    store_credit_event.send(sender=Account, event=event, data=data, currency=currency)
+
+
+def _money_text(amount: Decimal, currency: str) -> str:
+    return str(amount.quantize(quantum(currency)))
+
+
+def entry_payload(entry: Entry, account: Account) -> dict:
+    cur = account.currency
+    return {
+        "entry_id": entry.pk,
+        "customer_user_id": account.user_id,
+        "customer_email": account.email,
+        "currency": account.currency,
+        "direction": entry.direction,
+        "delta": _money_text(entry.signed_amount, cur),
+        "amount": _money_text(entry.amount, cur),
+        "balance_after": _money_text(entry.balance_after, cur),
+        "available_after": _money_text(account.balance - account.held, cur),
+        "reason": entry.reason,
+        "origin": {
+            "kind": entry.kind,
+            "order_id": str(entry.order_id) if entry.order_id else None,
+            "checkout_id": str(entry.checkout_id) if entry.checkout_id else None,
+            "transaction_id": str(entry.transaction_id) if entry.transaction_id else None,
+            "gift_card_id": entry.gift_card_id,
+            "reference": entry.reference,
+            "hold_id": entry.hold_id,
+        },
+        "actor": {"type": entry.actor_type, "id": entry.actor_id},
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+def hold_payload(hold: Hold, account: Account) -> dict:
+    return {
+        "hold_id": hold.pk,
+        "customer_user_id": account.user_id,
+        "currency": account.currency,
+        "amount": _money_text(hold.amount, account.currency),
+        "status": hold.status,
+        "captured_amount": _money_text(hold.captured_amount, account.currency),
+        "checkout_id": str(hold.checkout_id) if hold.checkout_id else None,
+        "transaction_id": str(hold.transaction_id) if hold.transaction_id else None,
+        "expires_at": hold.expires_at.isoformat() if hold.expires_at else None,
+        "reason": hold.resolution_reason,
+    }
 
 
 def _params(account_id: int, amount: Decimal, **extra) -> dict:
@@ -234,7 +287,7 @@ def place_hold(
         Account.objects.filter(pk=account_id).update(
             held=F("held") + value, updated_at=timezone.now()
         )
-        return Hold.objects.create(
+        hold = Hold.objects.create(
             account=locked,
             amount=value,
             checkout_id=checkout_id,
@@ -242,6 +295,8 @@ def place_hold(
             reference=reference,
             expires_at=expires_at,
         )
+        _announce("hold_placed", hold_payload(hold, locked), locked.currency)
+        return hold
 
     params = _params(
         account_id, value, checkout=checkout_id, transaction=transaction_id
@@ -293,6 +348,7 @@ def capture_hold(
             raise HoldAmountExceeded("Cannot capture more than the hold reserves.")
         _resolve(locked_hold, HoldStatus.CAPTURED, reason, value)
         account.held -= locked_hold.amount
+        _announce("hold_captured", hold_payload(locked_hold, account), account.currency)
         return _write_entry(
             account,
             direction=EntryDirection.DEBIT,
@@ -320,11 +376,12 @@ def release_hold(
     hold_id = _hold_id(hold)
 
     def work():
-        locked_hold, _account = lock_hold_with_account(hold_id)
+        locked_hold, account = lock_hold_with_account(hold_id)
         if locked_hold.status != HoldStatus.ACTIVE:
             raise HoldNotActive(f"This hold is already {locked_hold.status}.")
         status = HoldStatus.EXPIRED if expired else HoldStatus.RELEASED
         _resolve(locked_hold, status, reason, Decimal(0))
+        _announce("hold_released", hold_payload(locked_hold, account), account.currency)
         return locked_hold
 
     params = {"hold": hold_id, "expired": expired}

@@ -1,0 +1,7 @@
+"""Extension points. Receivers run inside the DB transaction of the change, so what
+they write (e.g. the webhook outbox) commits or rolls back with it."""
+
+from django.dispatch import Signal
+
+# sent with: event (str), data (dict), currency (str | None)
+store_credit_event = Signal()
