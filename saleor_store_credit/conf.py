@@ -1,6 +1,8 @@
 """The plugin's configuration (Dashboard → Configuration → Plugins → Store credit),
 parsed once into a typed object. No Saleor imports: the ledger tier uses it too."""
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlparse
@@ -130,11 +132,26 @@ class StoreCreditSettings:
         )
 
 
+_scoped: ContextVar["StoreCreditSettings | None"] = ContextVar("store_credit_settings", default=None)
+
+
+@contextmanager
+def settings_scope(settings: "StoreCreditSettings | None"):
+    """Let long jobs read the configuration once instead of once per event."""
+    token = _scoped.set(settings)
+    try:
+        yield settings
+    finally:
+        _scoped.reset(token)
+
+
 def load_settings() -> StoreCreditSettings | None:
     """The saved configuration of the active plugin, or None when it is inactive
     (or Saleor is not installed). For code that runs outside a plugin hook."""
     from django.apps import apps
 
+    if (scoped := _scoped.get()) is not None:
+        return scoped
     if not apps.is_installed("saleor.plugins"):
         return None
     from saleor.plugins.models import PluginConfiguration

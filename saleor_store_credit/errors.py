@@ -24,6 +24,7 @@ class StoreCreditErrorCode(str, Enum):
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     GUEST_ORDER = "guest_order"
     REFUND_EXCEEDS_PAID = "refund_exceeds_paid"
+    PAYOUT_NOT_PENDING = "payout_not_pending"
 
 
 class StoreCreditError(Exception):

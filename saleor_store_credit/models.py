@@ -191,6 +191,12 @@ class IdempotencyRecord(models.Model):
     credit_memo = models.ForeignKey(
         "CreditMemo", null=True, on_delete=models.PROTECT, related_name="+"
     )
+    reimbursement_run = models.ForeignKey(
+        "ReimbursementRun", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payout = models.ForeignKey(
+        "Payout", null=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -291,4 +297,80 @@ class WebhookDelivery(models.Model):
                 condition=Q(status="pending"),
                 name="store_credit_delivery_due",
             )
+        ]
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+
+
+class ReimbursementRun(models.Model):
+    """A batch paying out store credit balances at or above a minimum."""
+
+    currency = models.CharField(max_length=3)
+    minimum_amount = models.DecimalField(**MONEY)
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING
+    )
+    selected_count = models.PositiveIntegerField(default=0)
+    processed_count = models.PositiveIntegerField(default=0)
+    payout_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    total_amount = models.DecimalField(**MONEY, default=Decimal(0))
+    cursor_account_id = models.BigIntegerField(default=0)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    VOIDED = "voided", "Voided"
+
+
+class Payout(models.Model):
+    run = models.ForeignKey(ReimbursementRun, on_delete=models.PROTECT, related_name="payouts")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="payouts")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=16, choices=PayoutStatus.choices, default=PayoutStatus.PENDING
+    )
+    payee_name = models.CharField(max_length=255, blank=True, default="")
+    payee_email = models.CharField(max_length=254, blank=True, default="")
+    payee_address = models.TextField(blank=True, default="")
+    payout_account = models.CharField(max_length=255, blank=True, default="")
+    details_missing = models.BooleanField(default=False)
+    debit_entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="+")
+    reversal_entry = models.ForeignKey(
+        Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reference = models.CharField(max_length=255, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            # Structural exactly-once: one payout per account per run.
+            models.UniqueConstraint(
+                fields=["run", "account"], name="store_credit_payout_once_per_run"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="store_credit_payout_amount_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(reversal_entry__isnull=True)
+                | Q(status__in=["failed", "voided"]),
+                name="store_credit_payout_reversal_only_when_failed_or_voided",
+            ),
         ]

@@ -14,6 +14,11 @@ PERIODIC_TASKS = [
         5,
     ),
     (
+        "saleor_store_credit.resume_reimbursement_runs",
+        "saleor_store_credit.tasks.resume_reimbursement_runs_task",
+        5,
+    ),
+    (
         "saleor_store_credit.deliver_due_webhooks",
         "saleor_store_credit.tasks.deliver_due_webhooks_task",
         1,

@@ -46,3 +46,28 @@ def deliver_due_webhooks_task() -> int:
             if deliver(delivery_id) == "delivered":
                 sent += 1
     return sent
+
+
+@app.task
+def run_reimbursement_task(run_id: int) -> str:
+    """Process or resume a reimbursement run (one worker at a time per run)."""
+    from .reimbursement import process_run
+
+    with allow_writer():
+        return process_run(run_id)
+
+
+@app.task
+def resume_reimbursement_runs_task() -> int:
+    """Safety net: pick up runs a crashed worker left unfinished."""
+    from .models import ReimbursementRun, RunStatus
+
+    with allow_writer():
+        ids = list(
+            ReimbursementRun.objects.exclude(status=RunStatus.COMPLETED).values_list(
+                "pk", flat=True
+            )
+        )
+    for run_id in ids:
+        run_reimbursement_task.delay(run_id)
+    return len(ids)

@@ -14,6 +14,18 @@ from .mutations.checkout import (
     CheckoutStoreCreditRemove,
     resolve_checkout_store_credit,
 )
+from .reimbursement import (
+    PayoutMarkFailed,
+    PayoutMarkPaid,
+    PayoutVoid,
+    ReimbursementPreview,
+    ReimbursementRunInput,
+    ReimbursementRunStart,
+    ReimbursementRunType,
+    resolve_preview,
+    resolve_run,
+    resolve_runs,
+)
 from .types import Decimal, StoreCreditCustomer, StoreCreditOwner
 from .webhooks import (
     StoreCreditWebhookDelivery,
@@ -40,6 +52,29 @@ class StoreCreditSettingsType(graphene.ObjectType):
 
 
 class Query(graphene.ObjectType):
+    reimbursement_run_preview = graphene.Field(
+        ReimbursementPreview, required=True,
+        input=ReimbursementRunInput(required=True),
+        description="Dry run: who would be paid, how much, in total.",
+    )
+    reimbursement_run = graphene.Field(ReimbursementRunType, id=graphene.ID(required=True))
+    reimbursement_runs = graphene.List(
+        graphene.NonNull(ReimbursementRunType), required=True,
+        first=graphene.Int(default_value=20),
+    )
+
+    @staticmethod
+    def resolve_reimbursement_run_preview(_root, info, input):
+        return resolve_preview(info, input)
+
+    @staticmethod
+    def resolve_reimbursement_run(_root, info, id):
+        return resolve_run(info, id)
+
+    @staticmethod
+    def resolve_reimbursement_runs(_root, info, first=20):
+        return resolve_runs(info, first)
+
     store_credit_webhook_deliveries = graphene.List(
         graphene.NonNull(StoreCreditWebhookDelivery),
         required=True,
@@ -111,6 +146,10 @@ class Mutation(graphene.ObjectType):
     gift_card_redeem_to_store_credit = GiftCardRedeemToStoreCredit.Field()
     order_credit_memo_create = OrderCreditMemoCreate.Field()
     store_credit_webhook_redeliver = StoreCreditWebhookRedeliver.Field()
+    reimbursement_run_start = ReimbursementRunStart.Field()
+    payout_mark_paid = PayoutMarkPaid.Field()
+    payout_mark_failed = PayoutMarkFailed.Field()
+    payout_void = PayoutVoid.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

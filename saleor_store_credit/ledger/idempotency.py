@@ -13,12 +13,25 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from ..errors import IdempotencyKeyReused, StoreCreditError
-from ..models import CreditMemo, Entry, Hold, IdempotencyRecord
+from ..models import (
+    CreditMemo,
+    Entry,
+    Hold,
+    IdempotencyRecord,
+    Payout,
+    ReimbursementRun,
+)
 
 MAX_KEY_LENGTH = 255
 _KEY_CONSTRAINT = "store_credit_idempotency_key"
 # What a keyed operation may return, and the record field that remembers it.
-_RESULT_FIELDS = {Entry: "entry", Hold: "hold", CreditMemo: "credit_memo"}
+_RESULT_FIELDS = {
+    Entry: "entry",
+    Hold: "hold",
+    CreditMemo: "credit_memo",
+    ReimbursementRun: "reimbursement_run",
+    Payout: "payout",
+}
 
 
 def fingerprint(operation: str, params: dict) -> str:
@@ -46,8 +59,8 @@ def run_idempotent(
     key: str | None,
     operation: str,
     params: dict,
-    work: Callable[[], Entry | Hold | CreditMemo],
-) -> Entry | Hold | CreditMemo:
+    work: Callable[[], object],
+):
     """Run `work` in one DB transaction, at most once per `key`."""
     if key is None:
         with transaction.atomic():
