@@ -374,3 +374,12 @@ class Payout(models.Model):
                 name="store_credit_payout_reversal_only_when_failed_or_voided",
             ),
         ]
+
+
+class LedgerCheck(models.Model):
+    """Result of a reconciliation (`ledger_verify()`) run; drift is kept for staff."""
+
+    ok = models.BooleanField()
+    accounts_checked = models.PositiveIntegerField()
+    drift = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

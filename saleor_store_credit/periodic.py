@@ -19,6 +19,11 @@ PERIODIC_TASKS = [
         5,
     ),
     (
+        "saleor_store_credit.reconcile_ledger",
+        "saleor_store_credit.tasks.reconcile_ledger_task",
+        24 * 60,
+    ),
+    (
         "saleor_store_credit.deliver_due_webhooks",
         "saleor_store_credit.tasks.deliver_due_webhooks_task",
         1,

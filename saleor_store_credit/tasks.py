@@ -71,3 +71,12 @@ def resume_reimbursement_runs_task() -> int:
     for run_id in ids:
         run_reimbursement_task.delay(run_id)
     return len(ids)
+
+
+@app.task
+def reconcile_ledger_task() -> bool:
+    """Nightly: recompute every balance from its entries and holds; report drift."""
+    from .reports import reconcile
+
+    with allow_writer():
+        return reconcile().ok

@@ -26,6 +26,7 @@ from .reimbursement import (
     resolve_run,
     resolve_runs,
 )
+from .reports import LedgerCheckType, LiabilityReport, resolve_checks, resolve_liability
 from .types import Decimal, StoreCreditCustomer, StoreCreditOwner
 from .webhooks import (
     StoreCreditWebhookDelivery,
@@ -52,6 +53,27 @@ class StoreCreditSettingsType(graphene.ObjectType):
 
 
 class Query(graphene.ObjectType):
+    store_credit_liability_report = graphene.Field(
+        LiabilityReport, required=True,
+        start=graphene.DateTime(required=True), end=graphene.DateTime(required=True),
+        currency=graphene.String(),
+        description="Outstanding credit and issued/spent/expired/refunded in a period "
+        "(HANDLE_PAYMENTS).",
+    )
+    store_credit_ledger_checks = graphene.List(
+        graphene.NonNull(LedgerCheckType), required=True,
+        first=graphene.Int(default_value=10),
+        description="Nightly reconciliation results, newest first (MANAGE_SETTINGS).",
+    )
+
+    @staticmethod
+    def resolve_store_credit_liability_report(_root, info, **kwargs):
+        return resolve_liability(info, **kwargs)
+
+    @staticmethod
+    def resolve_store_credit_ledger_checks(_root, info, first=10):
+        return resolve_checks(info, first)
+
     reimbursement_run_preview = graphene.Field(
         ReimbursementPreview, required=True,
         input=ReimbursementRunInput(required=True),

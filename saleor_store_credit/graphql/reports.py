@@ -1,0 +1,54 @@
+import graphene
+
+from saleor.permission.enums import PaymentPermissions, SitePermissions
+
+from ..models import LedgerCheck
+from .auth import require
+from .types import Decimal
+
+
+class LiabilityRowType(graphene.ObjectType):
+    currency = graphene.String(required=True)
+    opening = graphene.Field(Decimal, required=True)
+    issued = graphene.Field(Decimal, required=True)
+    refunded = graphene.Field(Decimal, required=True)
+    reversed = graphene.Field(Decimal, required=True)
+    spent = graphene.Field(Decimal, required=True)
+    paid_out = graphene.Field(Decimal, required=True)
+    expired = graphene.Field(Decimal, required=True)
+    deducted = graphene.Field(Decimal, required=True)
+    closing = graphene.Field(Decimal, required=True)
+
+    class Meta:
+        name = "StoreCreditLiabilityRow"
+
+
+class LiabilityReport(graphene.ObjectType):
+    rows = graphene.List(graphene.NonNull(LiabilityRowType), required=True)
+    csv = graphene.String(required=True)
+
+    class Meta:
+        name = "StoreCreditLiabilityReport"
+
+
+class LedgerCheckType(graphene.ObjectType):
+    ok = graphene.Boolean(required=True)
+    accounts_checked = graphene.Int(required=True)
+    drift = graphene.JSONString(required=True)
+    created_at = graphene.DateTime(required=True)
+
+    class Meta:
+        name = "StoreCreditLedgerCheck"
+
+
+def resolve_liability(info, start, end, currency=None):
+    from ..reports import liability_csv, liability_report
+
+    require(info.context, [PaymentPermissions.HANDLE_PAYMENTS])
+    rows = liability_report(start=start, end=end, currency=currency)
+    return LiabilityReport(rows=rows, csv=liability_csv(rows))
+
+
+def resolve_checks(info, first=10):
+    require(info.context, [SitePermissions.MANAGE_SETTINGS])
+    return list(LedgerCheck.objects.order_by("-pk")[: max(0, min(first, 100))])

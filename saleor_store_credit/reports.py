@@ -1,0 +1,126 @@
+"""Finance reports straight from the ledger, and the nightly reconciliation."""
+
+import csv
+import io
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, Q, Sum, Value, When
+
+from .ledger import ledger_verify
+from .models import Entry, EntryDirection, EntryKind, LedgerCheck
+from .money import quantum
+from .signals import store_credit_event
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class LiabilityRow:
+    currency: str
+    opening: Decimal      # outstanding credit at the start of the period
+    issued: Decimal       # staff credits, credit memos, gift cards converted
+    refunded: Decimal     # store-credit payments refunded back to balances
+    reversed: Decimal     # failed or voided payouts put back
+    spent: Decimal        # paid orders with store credit
+    paid_out: Decimal     # reimbursement payouts
+    expired: Decimal
+    deducted: Decimal     # staff deductions
+    closing: Decimal      # outstanding credit at the end of the period
+
+    def balanced(self) -> bool:
+        inflow = self.issued + self.refunded + self.reversed
+        outflow = self.spent + self.paid_out + self.expired + self.deducted
+        return self.opening + inflow - outflow == self.closing
+
+
+def _sum(kind=None, direction=None):
+    condition = Q()
+    if kind is not None:
+        condition &= Q(kind__in=kind if isinstance(kind, (list, tuple)) else [kind])
+    if direction is not None:
+        condition &= Q(direction=direction)
+    return Sum(Case(When(condition, then="amount"), default=Value(ZERO),
+                    output_field=DecimalField(max_digits=30, decimal_places=4)))
+
+
+def liability_report(*, start: datetime, end: datetime, currency: str | None = None):
+    """Outstanding store credit and its movements in [start, end), per currency."""
+    entries = Entry.objects.all()
+    if currency:
+        entries = entries.filter(account__currency=currency.upper())
+    opening = {
+        row["account__currency"]: (row["c"] or ZERO) - (row["d"] or ZERO)
+        for row in entries.filter(created_at__lt=start)
+        .values("account__currency")
+        .annotate(c=_sum(direction=EntryDirection.CREDIT), d=_sum(direction=EntryDirection.DEBIT))
+    }
+    credit = EntryDirection.CREDIT
+    debit = EntryDirection.DEBIT
+    moves = {
+        row["account__currency"]: row
+        for row in entries.filter(created_at__gte=start, created_at__lt=end)
+        .values("account__currency")
+        .annotate(
+            issued=_sum([EntryKind.ADJUSTMENT, EntryKind.CREDIT_MEMO, EntryKind.GIFT_CARD], credit),
+            refunded=_sum(EntryKind.REFUND, credit),
+            reversed=_sum(EntryKind.PAYOUT_REVERSAL, credit),
+            spent=_sum(EntryKind.PAYMENT, debit),
+            paid_out=_sum(EntryKind.PAYOUT, debit),
+            expired=_sum(EntryKind.EXPIRY, debit),
+            deducted=_sum(EntryKind.ADJUSTMENT, debit),
+        )
+    }
+    rows = []
+    for cur in sorted(set(opening) | set(moves)):
+        q = quantum(cur)
+        m = moves.get(cur, {})
+        values = {k: (m.get(k) or ZERO).quantize(q) for k in (
+            "issued", "refunded", "reversed", "spent", "paid_out", "expired", "deducted")}
+        start_balance = opening.get(cur, ZERO).quantize(q)
+        closing = (start_balance + values["issued"] + values["refunded"] + values["reversed"]
+                   - values["spent"] - values["paid_out"] - values["expired"]
+                   - values["deducted"])
+        rows.append(LiabilityRow(currency=cur, opening=start_balance, closing=closing, **values))
+    return rows
+
+
+def liability_csv(rows: list[LiabilityRow]) -> str:
+    out = io.StringIO()
+    fields = list(LiabilityRow.__dataclass_fields__)
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: str(v) for k, v in asdict(row).items()})
+    return out.getvalue()
+
+
+def reconcile() -> LedgerCheck:
+    """Run `ledger_verify()`, keep the result, and raise the alarm on drift."""
+    report = ledger_verify()
+    drift = [
+        {"account_id": d.account_id, "currency": d.currency,
+         "stored_balance": str(d.stored_balance), "computed_balance": str(d.computed_balance),
+         "stored_held": str(d.stored_held), "computed_held": str(d.computed_held)}
+        for d in report.account_drift
+    ] + [
+        {"hold_id": d.hold_id, "status": d.status, "amount": str(d.amount),
+         "captured_amount": str(d.captured_amount), "entries_total": str(d.entries_total)}
+        for d in report.hold_drift
+    ]
+    check = LedgerCheck.objects.create(
+        ok=report.ok, accounts_checked=report.accounts_checked, drift=drift
+    )
+    if report.ok:
+        logger.info(report.summary())
+    else:
+        logger.error("%s: %s", report.summary(), drift[:20])
+        store_credit_event.send(
+            sender=LedgerCheck, event="ledger_drift", currency=None,
+            data={"check_id": check.pk, "summary": report.summary(), "drift": drift[:100]},
+        )
+    return check

@@ -1,0 +1,65 @@
+"""Liability report and reconciliation through the plugin API, inside real Saleor."""
+
+from datetime import timedelta
+
+import pytest
+
+from ._saleor import SKIP_REASON
+
+pytest.importorskip("saleor", reason=SKIP_REASON)
+
+from django.utils import timezone  # noqa: E402
+
+from saleor_store_credit.models import Account  # noqa: E402
+from saleor_store_credit.tasks import reconcile_ledger_task  # noqa: E402
+
+from .test_checkout import fund, grant  # noqa: E402
+
+REPORT = """
+query ($start: DateTime!, $end: DateTime!) {
+  storeCreditLiabilityReport(start: $start, end: $end) {
+    rows { currency opening issued spent closing } csv } }
+"""
+
+
+def test_liability_report_matches_account_balances(
+    sc_client, staff_user, customer_user, permission_manage_payments
+):
+    fund(customer_user, "70.00")
+    fund(staff_user, "5.00")
+    grant(staff_user, permission_manage_payments)
+    now = timezone.now()
+
+    content = sc_client(user=staff_user).query(
+        REPORT, {"start": (now - timedelta(days=1)).isoformat(),
+                 "end": (now + timedelta(minutes=1)).isoformat()}
+    )
+
+    row = content["data"]["storeCreditLiabilityReport"]["rows"][0]
+    total = sum(a.balance for a in Account.objects.filter(currency="USD"))
+    assert row["currency"] == "USD"
+    assert row["closing"] == float(total) == 75
+    assert row["issued"] == 75 and row["opening"] == 0
+    assert "USD,0.00,75.00" in content["data"]["storeCreditLiabilityReport"]["csv"]
+
+
+def test_report_needs_handle_payments(sc_client, staff_user):
+    now = timezone.now().isoformat()
+    content = sc_client(user=staff_user).query(REPORT, {"start": now, "end": now})
+    assert content["errors"][0]["extensions"]["exception"]["code"] == "PermissionDenied"
+
+
+def test_nightly_reconciliation_runs_through_celery_and_is_visible_to_staff(
+    sc_client, staff_user, customer_user, permission_manage_settings
+):
+    account = fund(customer_user, "9.00")
+    assert reconcile_ledger_task.delay().get() is True
+    Account.objects.filter(pk=account.pk).update(balance=8)
+    assert reconcile_ledger_task.delay().get() is False
+
+    staff_user.user_permissions.add(permission_manage_settings)
+    checks = sc_client(user=staff_user).query(
+        "{ storeCreditLedgerChecks { ok accountsChecked drift } }"
+    )["data"]["storeCreditLedgerChecks"]
+    assert [c["ok"] for c in checks] == [False, True]
+    assert '"account_id": %d' % account.pk in checks[0]["drift"]
