@@ -62,6 +62,8 @@ class Account(models.Model):
     currency = models.CharField(max_length=3)
     balance = models.DecimalField(**MONEY, default=Decimal(0))
     held = models.DecimalField(**MONEY, default=Decimal(0))
+    # Kept with the balance so history pages count in O(1), however long the history.
+    entry_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

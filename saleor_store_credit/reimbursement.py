@@ -3,11 +3,11 @@ customers"). A run selects accounts whose available balance in one currency is a
 above a minimum, skipping customers with reserved credit or unconfirmed (held) orders,
 and debits each balance into a `Payout` that finance pays, fails or voids.
 
-Batched and resumable: accounts are walked in primary-key order in batches; each
-payout is its own DB transaction; the cursor advances after a batch commits. A run
-restarted after a crash re-examines at most one batch, and the unique (run, account)
-constraint plus the debit's idempotency key make paying anyone twice impossible. One
-worker at a time processes a run (a PostgreSQL advisory lock).
+Batched and resumable: accounts are walked in primary-key order; each batch (its
+debits, payouts and the cursor) is one DB transaction, so a crash loses at most the
+batch in flight, which the resumed run redoes. The unique (run, account) constraint
+makes paying anyone twice impossible, and one worker at a time processes a run (a
+PostgreSQL advisory lock).
 """
 
 import csv
@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models import Count, Exists, F, OuterRef, Sum
 from django.utils import timezone
 
 from .conf import StoreCreditSettings, load_settings, settings_scope
 from .errors import StoreCreditError, StoreCreditErrorCode
-from .ledger import Actor, credit, debit
+from .ledger import Actor, credit
 from .ledger.idempotency import run_idempotent
-from .ledger.locks import lock_account
+from .ledger.services import debit_whole_balances
 from .models import (
     Account,
     EntryKind,
@@ -164,38 +164,64 @@ def _payee(user) -> dict:
     }
 
 
-def _pay_account(run: ReimbursementRun, spec: RunSpec, account_id: int) -> Payout | None:
-    with transaction.atomic():
-        account = lock_account(account_id)
-        if Payout.objects.filter(run=run, account_id=account_id).exists():
-            return None  # paid before a crash; never twice
-        spendable = account.available
-        blocked = _has_unconfirmed_orders(account.user_id)
-        if account.held > 0 or spendable < spec.minimum or spendable <= 0 or blocked:
-            return None  # changed since selection
-        # Exactly once per (run, account): the unique constraint on Payout, checked
-        # above under the account lock and enforced by the database on insert.
-        entry = debit(
-            account=account, amount=spendable, kind=EntryKind.PAYOUT,
-            actor=Actor.system(f"reimbursement run {run.pk}"),
-            reason=f"Reimbursement run {run.pk}",
-        )
-        payout = Payout.objects.create(
-            run=run, account=account, amount=spendable, currency=account.currency,
-            debit_entry=entry, **_payee(account.user),
-        )
-        store_credit_event.send(
-            sender=Payout, event="payout_created", currency=account.currency,
-            data=payout_payload(payout),
-        )
-        return payout
-
-
-def _has_unconfirmed_orders(user_id) -> bool:
+def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int]) -> list[Payout]:
+    """Pay one batch in one DB transaction (the cursor advances in the same commit)."""
     from saleor.order import OrderStatus
     from saleor.order.models import Order
 
-    return Order.objects.filter(user_id=user_id, status=OrderStatus.UNCONFIRMED).exists()
+    already = set(
+        Payout.objects.filter(run=run, account_id__in=account_ids).values_list(
+            "account_id", flat=True
+        )
+    )
+    blocked_users = set(
+        Order.objects.filter(
+            user_id__in=Account.objects.filter(pk__in=account_ids).values("user_id"),
+            status=OrderStatus.UNCONFIRMED,
+        ).values_list("user_id", flat=True)
+    )
+    eligible = [pk for pk in account_ids if pk not in already]
+    pairs = debit_whole_balances(
+        account_ids=eligible, minimum=spec.minimum, kind=EntryKind.PAYOUT,
+        actor=Actor.system(f"reimbursement run {run.pk}"),
+        reason=f"Reimbursement run {run.pk}",
+    )
+    if blocked_users and any(a.user_id in blocked_users for a, _ in pairs):
+        # Held orders appeared since selection: this batch is redone without them.
+        raise _Reselect({a.pk for a, _ in pairs if a.user_id in blocked_users})
+    users = {
+        user.pk: user
+        for user in _users(a.user_id for a, _ in pairs)
+    }
+    payouts = Payout.objects.bulk_create(
+        [
+            Payout(
+                run=run, account=account, amount=entry.amount, currency=account.currency,
+                debit_entry=entry, **_payee(users[account.user_id]),
+            )
+            for account, entry in pairs
+        ]
+    )
+    for payout in payouts:
+        store_credit_event.send(
+            sender=Payout, event="payout_created", currency=payout.currency,
+            data=payout_payload(payout),
+        )
+    return payouts
+
+
+class _Reselect(Exception):
+    def __init__(self, account_ids):
+        super().__init__("held orders appeared during the batch")
+        self.account_ids = account_ids
+
+
+def _users(user_ids):
+    from saleor.account.models import User
+
+    return User.objects.filter(pk__in=list(user_ids)).select_related(
+        "default_billing_address"
+    )
 
 
 def process_run(run_id: int, *, batch_size: int = DEFAULT_BATCH_SIZE, crash_after=None) -> str:
@@ -228,20 +254,26 @@ def _process(run_id: int, *, batch_size: int, crash_after) -> str:
         )
         if not ids:
             break
-        for account_id in ids:
-            if _pay_account(run, spec, account_id) is not None:
-                paid_now += 1
-                if crash_after is not None and paid_now >= crash_after:
-                    raise RuntimeError("simulated crash in the middle of a run")
-        totals = run.payouts.aggregate(total=Sum("amount"))
-        run.cursor_account_id = ids[-1]
-        run.processed_count += len(ids)
-        ReimbursementRun.objects.filter(pk=run_id).update(
-            cursor_account_id=run.cursor_account_id,
-            processed_count=run.processed_count,
-            payout_count=run.payouts.count(),
-            total_amount=totals["total"] or Decimal(0),
-        )
+        skip: set[int] = set()
+        while True:
+            try:
+                with transaction.atomic():
+                    payouts = _pay_batch(run, spec, [pk for pk in ids if pk not in skip])
+                    paid_now += len(payouts)
+                    if crash_after is not None and paid_now >= crash_after:
+                        raise RuntimeError("simulated crash in the middle of a batch")
+                    run.cursor_account_id = ids[-1]
+                    run.processed_count += len(ids)
+                    totals = run.payouts.aggregate(total=Sum("amount"), n=Count("pk"))
+                    ReimbursementRun.objects.filter(pk=run_id).update(
+                        cursor_account_id=run.cursor_account_id,
+                        processed_count=run.processed_count,
+                        payout_count=totals["n"],
+                        total_amount=totals["total"] or Decimal(0),
+                    )
+                break
+            except _Reselect as exc:
+                skip |= exc.account_ids
         logger.info(
             "Reimbursement run %s: %s/%s accounts processed, %s payouts",
             run_id, run.processed_count, run.selected_count, run.payouts.count(),

@@ -142,6 +142,11 @@ class StoreCreditEntryCountableConnection(relay.Connection):
     class Meta:
         node = StoreCreditEntry
 
+    @staticmethod
+    def resolve_total_count(root, _info):
+        total = root.total_count
+        return total() if callable(total) else total
+
 
 def _cursor(pk: int) -> str:
     return base64.b64encode(f"entry:{pk}".encode()).decode()
@@ -157,13 +162,12 @@ def _cursor_pk(cursor: str) -> int:
         raise ValueError("Invalid cursor.") from exc
 
 
-def paginate_entries(queryset, *, first, after):
+def paginate_entries(queryset, *, first, after, total):
     """Keyset pagination, newest first: constant cost however long the history."""
     if first is None:
         first = DEFAULT_PAGE
     if first < 0 or first > MAX_PAGE:
         raise ValueError(f"`first` must be between 0 and {MAX_PAGE}.")
-    total = queryset.count()
     if after:
         queryset = queryset.filter(pk__lt=_cursor_pk(after))
     rows = list(queryset.select_related("account").order_by("-pk")[: first + 1])
@@ -203,10 +207,11 @@ class StoreCredit(graphene.ObjectType):
 
     @staticmethod
     def resolve_entries(root, _info, first=None, after=None, currency=None):
-        from ..ledger.selectors import entries_for_user
+        from ..ledger.selectors import entries_for_user, entry_count_for_user
 
         return paginate_entries(
-            entries_for_user(root.user_id, currency), first=first, after=after
+            entries_for_user(root.user_id, currency), first=first, after=after,
+            total=lambda: entry_count_for_user(root.user_id, currency),
         )
 
 

@@ -14,5 +14,12 @@ def entries_for_user(user_id, currency: str | None = None):
     return qs.order_by("-id")
 
 
+def entry_count_for_user(user_id, currency: str | None = None) -> int:
+    qs = Account.objects.filter(user_id=user_id)
+    if currency:
+        qs = qs.filter(currency=currency.upper())
+    return sum(qs.values_list("entry_count", flat=True))
+
+
 def active_holds(account_id: int):
     return Hold.objects.filter(account_id=account_id, status=HoldStatus.ACTIVE)

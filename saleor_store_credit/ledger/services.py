@@ -82,7 +82,9 @@ def _write_entry(
     delta = amount if direction == EntryDirection.CREDIT else -amount
     account.balance = account.balance + delta
     Account.objects.filter(pk=account.pk).update(
-        balance=F("balance") + delta, updated_at=timezone.now()
+        balance=F("balance") + delta,
+        entry_count=F("entry_count") + 1,
+        updated_at=timezone.now(),
     )
     entry = Entry.objects.create(
         account=account,
@@ -407,3 +409,48 @@ def expire_holds(*, now: datetime | None = None, batch_size: int = 500) -> int:
             continue  # resolved by someone else meanwhile
         expired += 1
     return expired
+
+
+def debit_whole_balances(
+    *,
+    account_ids,
+    minimum: Decimal,
+    kind: str,
+    actor: Actor,
+    reason: str,
+    refs: Refs = NO_REFS,
+) -> list[tuple[Account, Entry]]:
+    """Debit the whole balance of each account that has nothing reserved and at least
+    `minimum` available: one lock query (primary-key order), one bulk insert, one
+    update. Run inside the caller's transaction (a reimbursement batch)."""
+    now = timezone.now()
+    accounts = list(
+        Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")
+    )
+    chosen = [
+        account for account in accounts
+        if account.held == 0 and account.balance > 0 and account.balance >= minimum
+    ]
+    if not chosen:
+        return []
+    entries = Entry.objects.bulk_create(
+        [
+            Entry(
+                account=account, direction=EntryDirection.DEBIT, amount=account.balance,
+                balance_after=Decimal(0), kind=kind, reason=reason,
+                order_id=refs.order_id, reference=refs.reference, created_at=now,
+                **actor.entry_fields(),
+            )
+            for account in chosen
+        ]
+    )
+    # The whole balance left each account and nothing was held: every balance is 0.
+    Account.objects.filter(pk__in=[account.pk for account in chosen]).update(
+        balance=Decimal(0), entry_count=F("entry_count") + 1, updated_at=now
+    )
+    pairs = []
+    for account, entry in zip(chosen, entries, strict=True):
+        account.balance = Decimal(0)
+        _announce("balance_changed", entry_payload(entry, account), account.currency)
+        pairs.append((account, entry))
+    return pairs

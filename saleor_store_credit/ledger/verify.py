@@ -8,7 +8,8 @@ from django.db import connection
 _DRIFT_SQL = """
 WITH posted AS (
     SELECT account_id,
-           SUM(CASE WHEN direction = 'credit' THEN amount ELSE -amount END) AS balance
+           SUM(CASE WHEN direction = 'credit' THEN amount ELSE -amount END) AS balance,
+           COUNT(*) AS entries
     FROM saleor_store_credit_entry GROUP BY account_id
 ), held AS (
     SELECT account_id, SUM(amount) AS held
@@ -24,6 +25,7 @@ LEFT JOIN posted p ON p.account_id = a.id
 LEFT JOIN held h ON h.account_id = a.id
 LEFT JOIN last_entry l ON l.account_id = a.id
 WHERE a.balance <> COALESCE(p.balance, 0)
+   OR a.entry_count <> COALESCE(p.entries, 0)
    OR a.held <> COALESCE(h.held, 0)
    OR a.balance <> COALESCE(l.balance_after, 0)
 ORDER BY a.id
@@ -81,7 +83,8 @@ class VerifyReport:
 
 
 def ledger_verify() -> VerifyReport:
-    """Check: balance = Σ entries = last balance_after; held = Σ active holds;
+    """Check: balance = Σ entries = last balance_after; entry_count = #entries;
+    held = Σ active holds;
     a captured hold has exactly one entry of its captured amount, others none."""
     report = VerifyReport()
     with connection.cursor() as cursor:
