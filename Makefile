@@ -1,4 +1,4 @@
-.PHONY: test smoke demo
+.PHONY: test smoke demo bench
 
 # The one test command. Tier 2 runs when SALEOR_PYTHON (and SALEOR_SRC for a source
 # checkout) point at a Saleor 3.23 environment; see README.
@@ -13,3 +13,7 @@ smoke:
 # The storefront + staff scenario over HTTP against a real Saleor (README "Demo").
 demo:
 	mkdir -p artifacts && python3 scripts/demo.py
+
+# Benchmarks against real Saleor and PostgreSQL (README "Benchmarks").
+bench:
+	bash bench/run

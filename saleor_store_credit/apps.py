@@ -16,6 +16,20 @@ class StoreCreditConfig(AppConfig):
         store_credit_event.connect(
             on_store_credit_event, dispatch_uid="saleor_store_credit.webhook_outbox"
         )
+        from django.apps import apps
+
+        if apps.is_installed("saleor.plugins"):
+            from django.db.models.signals import post_delete, post_save
+
+            from saleor.plugins.models import PluginConfiguration
+
+            from .conf import forget_settings
+
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    forget_settings, sender=PluginConfiguration,
+                    dispatch_uid=f"saleor_store_credit.forget_settings.{signal}",
+                )
 
         post_migrate.connect(
             register_periodic_tasks, sender=self,

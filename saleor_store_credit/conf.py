@@ -145,13 +145,37 @@ def settings_scope(settings: "StoreCreditSettings | None"):
         _scoped.reset(token)
 
 
+_CACHE_SECONDS = 5.0
+_cache: dict = {}
+
+
+def forget_settings(**_kwargs) -> None:
+    """Drop the cached configuration (connected to PluginConfiguration saves)."""
+    _cache.clear()
+
+
 def load_settings() -> StoreCreditSettings | None:
     """The saved configuration of the active plugin, or None when it is inactive
-    (or Saleor is not installed). For code that runs outside a plugin hook."""
-    from django.apps import apps
+    (or Saleor is not installed). For code that runs outside a plugin hook.
+
+    Cached for a few seconds per process (ledger writes call this on every change);
+    saving the configuration in this process clears the cache at once, other
+    processes see the change within the cache time."""
+    import time
 
     if (scoped := _scoped.get()) is not None:
         return scoped
+    hit = _cache.get("settings")
+    if hit is not None and time.monotonic() - hit[0] < _CACHE_SECONDS:
+        return hit[1]
+    value = _load_settings()
+    _cache["settings"] = (time.monotonic(), value)
+    return value
+
+
+def _load_settings() -> StoreCreditSettings | None:
+    from django.apps import apps
+
     if not apps.is_installed("saleor.plugins"):
         return None
     from saleor.plugins.models import PluginConfiguration

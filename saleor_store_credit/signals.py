@@ -3,5 +3,5 @@ they write (e.g. the webhook outbox) commits or rolls back with it."""
 
 from django.dispatch import Signal
 
-# sent with: event (str), data (dict), currency (str | None)
+# sent with: event (str), data (dict, or a callable returning it), currency (str | None)
 store_credit_event = Signal()

@@ -58,7 +58,7 @@ def _replay(record: IdempotencyRecord, operation: str, digest: str):
 def run_idempotent(
     key: str | None,
     operation: str,
-    params: dict,
+    params,
     work: Callable[[], object],
 ):
     """Run `work` in one DB transaction, at most once per `key`."""
@@ -70,7 +70,7 @@ def run_idempotent(
             f"Idempotency key must be 1-{MAX_KEY_LENGTH} characters.",
             field="idempotencyKey",
         )
-    digest = fingerprint(operation, params)
+    digest = fingerprint(operation, params() if callable(params) else params)
     existing = IdempotencyRecord.objects.filter(key=key).first()
     if existing:
         return _replay(existing, operation, digest)

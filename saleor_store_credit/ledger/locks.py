@@ -25,3 +25,41 @@ def lock_hold_with_account(hold_id: int) -> tuple[Hold, Account]:
     account = lock_account(account_id)
     hold = Hold.objects.select_for_update().get(pk=hold_id)
     return hold, account
+
+
+_APPLY_DELTA_SQL = """
+UPDATE saleor_store_credit_account
+   SET balance = balance + %(delta)s,
+       entry_count = entry_count + 1,
+       updated_at = NOW()
+ WHERE id = %(id)s
+   AND (%(need)s::numeric IS NULL OR balance - held >= %(need)s)
+   AND (%(max)s::numeric IS NULL OR balance + %(delta)s <= %(max)s)
+RETURNING id, user_id, email, currency, balance, held, entry_count
+"""
+
+
+def apply_delta(account_id: int, delta, *, need=None, max_balance=None) -> Account | None:
+    """Lock the account row and change its balance in one statement.
+
+    The row lock is taken by the UPDATE itself and its WHERE clause is re-evaluated
+    on the newest row version after any wait (PostgreSQL's READ COMMITTED rule), so
+    the available-balance check happens under the lock. Returns the updated account,
+    or None when the check failed (nothing changed).
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _APPLY_DELTA_SQL,
+            {"id": account_id, "delta": delta, "need": need, "max": max_balance},
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    account = Account(
+        id=row[0], user_id=row[1], email=row[2], currency=row[3], balance=row[4],
+        held=row[5], entry_count=row[6],
+    )
+    account._state.adding = False
+    return account

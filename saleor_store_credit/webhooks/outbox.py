@@ -15,6 +15,8 @@ def enqueue(event: str, data: dict, *, settings=None) -> list[WebhookDelivery]:
     settings = settings if settings is not None else load_settings()
     if settings is None or not settings.webhook_targets:
         return []
+    if callable(data):
+        data = data()
     event_id = uuid.uuid4()
     name = EVENT_PREFIX + event
     payload = {
