@@ -69,12 +69,13 @@ def _fmt(amount: Decimal, currency: str) -> str:
     return f"{amount.quantize(quantum(currency))} {currency}"
 
 
-def _timeline(order_id, message: str, reference: str = "") -> None:
-    """An entry on the order's timeline in the Dashboard."""
+def _timeline(order, message: str, reference: str = "") -> None:
+    """An entry on the order's timeline in the Dashboard (`order`: object or id)."""
     from saleor.order.events import transaction_event
     from saleor.order.models import Order
 
-    order = Order.objects.filter(pk=order_id).first()
+    if not isinstance(order, Order):
+        order = Order.objects.filter(pk=order).first()
     if order is not None:
         transaction_event(
             order=order, user=None, app=None, reference=reference, message=message
@@ -98,10 +99,20 @@ def available_for(user, currency: str) -> Decimal:
 
 
 def left_to_pay(checkout: Checkout, manager, *, excluding=None) -> Decimal:
-    """Checkout total (fresh prices) minus what other transactions already cover."""
-    lines, _ = fetch_checkout_lines(checkout)
-    info = fetch_checkout_info(checkout, lines, manager)
-    total = calculate_checkout_total_with_gift_cards(manager, info, lines).gross.amount
+    """Checkout total minus what other transactions already cover.
+
+    Prices are recalculated only when Saleor's own price cache for the checkout has
+    expired; otherwise the stored total is current (the storefront just computed it)
+    and recalculating would only repeat Saleor's work."""
+    if checkout.price_expiration and checkout.price_expiration > timezone.now():
+        gift_cards = sum(
+            (card.current_balance_amount for card in checkout.gift_cards.all()), Decimal(0)
+        )
+        total = max(checkout.total_gross_amount - gift_cards, Decimal(0))
+    else:
+        lines, _ = fetch_checkout_lines(checkout)
+        info = fetch_checkout_info(checkout, lines, manager)
+        total = calculate_checkout_total_with_gift_cards(manager, info, lines).gross.amount
     covered = (
         checkout.payment_transactions.exclude(pk=excluding)
         .aggregate(
@@ -278,15 +289,22 @@ def capture_for_order(order, *, request_event=None) -> int:
     )
     for item_id in ids:
         with transaction.atomic():
-            item = TransactionItem.objects.select_for_update().get(pk=item_id)
-            already = TransactionEvent.objects.filter(
-                transaction=item, type=TransactionEventType.CHARGE_REQUEST
+            # Lock the item and skip it if a charge was already requested: the lock
+            # makes concurrent confirmations take turns, the check makes them no-ops.
+            charged_before = TransactionEvent.objects.filter(
+                transaction=OuterRef("pk"), type=TransactionEventType.CHARGE_REQUEST
             )
             if request_event is not None:
-                already = already.exclude(pk=request_event.pk)
-            if already.exists() or item.authorized_value <= 0:
+                charged_before = charged_before.exclude(pk=request_event.pk)
+            item = (
+                TransactionItem.objects.select_for_update(of=("self",))
+                .filter(pk=item_id, authorized_value__gt=0)
+                .exclude(Exists(charged_before))
+                .first()
+            )
+            if item is None:
                 continue
-            hold = Hold.objects.filter(transaction_id=item.token).first()
+            hold = Hold.objects.filter(transaction_id=item.token).select_related("account").first()
             event = request_event or create_transaction_event_requested(
                 item, item.authorized_value, TransactionAction.CHARGE,
                 app_identifier=GATEWAY_ID,
@@ -295,11 +313,11 @@ def capture_for_order(order, *, request_event=None) -> int:
             try:
                 if hold is None:
                     raise HoldNotActive("No store credit reservation for this payment.")
+                # Exactly once: the hold resolves once (row lock + DB trigger).
                 entry = capture_hold(
                     hold=hold, amount=amount, actor=SYSTEM,
                     refs=Refs(order_id=order.pk, transaction_id=item.token),
                     reason=f"Order {order.number}",
-                    idempotency_key=f"store-credit:capture:{hold.pk}",
                 )
                 response = _response(
                     TransactionEventType.CHARGE_SUCCESS, amount,
@@ -307,7 +325,7 @@ def capture_for_order(order, *, request_event=None) -> int:
                     actions=[TransactionAction.REFUND.upper()],
                 )
                 _timeline(
-                    order.pk,
+                    order,
                     "Store credit applied at checkout and charged: "
                     f"{_fmt(entry.amount, item.currency)}.",
                     f"store-credit-entry:{entry.pk}",
@@ -315,7 +333,7 @@ def capture_for_order(order, *, request_event=None) -> int:
                 captured += 1
             except StoreCreditError as exc:
                 response = _response(TransactionEventType.CHARGE_FAILURE, amount, exc.message)
-                _timeline(order.pk, f"Store credit could not be charged: {exc.message}")
+                _timeline(order, f"Store credit could not be charged: {exc.message}")
             create_transaction_event_from_request_and_webhook_response(
                 event, None, transaction_webhook_response=response
             )

@@ -19,9 +19,10 @@ def lock_account(account_id: int) -> Account:
     return lock_accounts([account_id])[account_id]
 
 
-def lock_hold_with_account(hold_id: int) -> tuple[Hold, Account]:
+def lock_hold_with_account(hold_id: int, account_id: int | None = None) -> tuple[Hold, Account]:
     """Lock the hold's account first (global order: accounts, then holds)."""
-    account_id = Hold.objects.values_list("account_id", flat=True).get(pk=hold_id)
+    if account_id is None:
+        account_id = Hold.objects.values_list("account_id", flat=True).get(pk=hold_id)
     account = lock_account(account_id)
     hold = Hold.objects.select_for_update().get(pk=hold_id)
     return hold, account

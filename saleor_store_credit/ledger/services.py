@@ -350,7 +350,7 @@ def place_hold(
             reference=reference,
             expires_at=expires_at,
         )
-        _announce("hold_placed", hold_payload(hold, locked), locked.currency)
+        _announce("hold_placed", lambda: hold_payload(hold, locked), locked.currency)
         return hold
 
     params = _params(
@@ -363,7 +363,9 @@ def _hold_id(hold: Hold | int) -> int:
     return hold.pk if isinstance(hold, Hold) else int(hold)
 
 
-def _resolve(hold: Hold, status: str, reason: str, captured: Decimal) -> None:
+def _resolve(
+    hold: Hold, status: str, reason: str, captured: Decimal, *, release_held: bool = True
+) -> None:
     hold.status = status
     hold.captured_amount = captured
     hold.resolved_at = timezone.now()
@@ -371,9 +373,10 @@ def _resolve(hold: Hold, status: str, reason: str, captured: Decimal) -> None:
     hold.save(
         update_fields=["status", "captured_amount", "resolved_at", "resolution_reason"]
     )
-    Account.objects.filter(pk=hold.account_id).update(
-        held=F("held") - hold.amount, updated_at=timezone.now()
-    )
+    if release_held:
+        Account.objects.filter(pk=hold.account_id).update(
+            held=F("held") - hold.amount, updated_at=timezone.now()
+        )
 
 
 def capture_hold(
@@ -388,7 +391,10 @@ def capture_hold(
 ) -> Entry:
     """Turn an active hold into a debit; capturing less releases the rest."""
     hold_id = _hold_id(hold)
-    current = Hold.objects.select_related("account").get(pk=hold_id)
+    current = (
+        hold if isinstance(hold, Hold)
+        else Hold.objects.select_related("account").get(pk=hold_id)
+    )
     value = (
         current.amount
         if amount is None
@@ -396,15 +402,25 @@ def capture_hold(
     )
 
     def work():
-        locked_hold, account = lock_hold_with_account(hold_id)
+        locked_hold, account = lock_hold_with_account(hold_id, current.account_id)
         if locked_hold.status != HoldStatus.ACTIVE:
             raise HoldNotActive(f"This hold is already {locked_hold.status}.")
         if value > locked_hold.amount:
             raise HoldAmountExceeded("Cannot capture more than the hold reserves.")
-        _resolve(locked_hold, HoldStatus.CAPTURED, reason, value)
+        _resolve(locked_hold, HoldStatus.CAPTURED, reason, value, release_held=False)
+        # One statement: the whole hold leaves `held`, the captured part the balance.
+        Account.objects.filter(pk=account.pk).update(
+            held=F("held") - locked_hold.amount,
+            balance=F("balance") - value,
+            entry_count=F("entry_count") + 1,
+            updated_at=timezone.now(),
+        )
         account.held -= locked_hold.amount
-        _announce("hold_captured", hold_payload(locked_hold, account), account.currency)
-        return _write_entry(
+        account.balance -= value
+        _announce(
+            "hold_captured", lambda: hold_payload(locked_hold, account), account.currency
+        )
+        return _insert_entry(
             account,
             direction=EntryDirection.DEBIT,
             amount=value,
@@ -415,7 +431,7 @@ def capture_hold(
             hold=locked_hold,
         )
 
-    params = _params(current.account_id, value, hold=hold_id, kind=kind, refs=refs)
+    params = lambda: _params(current.account_id, value, hold=hold_id, kind=kind, refs=refs)  # noqa: E731
     return run_idempotent(idempotency_key, "capture", params, work)
 
 
@@ -436,7 +452,9 @@ def release_hold(
             raise HoldNotActive(f"This hold is already {locked_hold.status}.")
         status = HoldStatus.EXPIRED if expired else HoldStatus.RELEASED
         _resolve(locked_hold, status, reason, Decimal(0))
-        _announce("hold_released", hold_payload(locked_hold, account), account.currency)
+        _announce(
+            "hold_released", lambda: hold_payload(locked_hold, account), account.currency
+        )
         return locked_hold
 
     params = {"hold": hold_id, "expired": expired}
