@@ -229,3 +229,17 @@ def test_two_customers_racing_for_one_card_one_wins_nothing_duplicated(
     assert sum(a.balance for a in Account.objects.all()) == Decimal("10.00")
     assert GiftCard.objects.get(pk=gift_card.pk).current_balance_amount == 0
     assert ledger_verify().ok
+
+
+def test_saleor_gift_card_updated_fires_after_commit(shopper, gift_card, webhook_app):
+    from saleor.core.models import EventPayload
+    from saleor.webhook.event_types import WebhookEventAsyncType
+    from saleor.webhook.models import Webhook, WebhookEvent
+
+    hook = Webhook.objects.create(name="gc", app=webhook_app, target_url="https://crm.example.com")
+    WebhookEvent.objects.create(webhook=hook, event_type=WebhookEventAsyncType.GIFT_CARD_UPDATED)
+
+    payload(shopper.query(REDEEM, {"code": gift_card.code}))
+
+    payloads = [p.get_payload() for p in EventPayload.objects.all()]
+    assert any(graphene.Node.to_global_id("GiftCard", gift_card.pk) in p for p in payloads)

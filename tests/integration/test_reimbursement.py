@@ -258,3 +258,15 @@ def test_ten_thousand_accounts_in_one_run(store_credit_plugin, caplog):
     assert len(progress) == 10  # one line per batch of 1 000
     assert progress[-1].endswith("10000/10000 accounts processed, 10000 payouts")
     assert ledger_verify().ok
+
+
+def test_channel_filter_selects_customers_with_orders_in_that_channel(finance, order):
+    buyer, other = customers("10.00", "10.00")
+    order.user = buyer
+    order.save(update_fields=["user"])  # the fixture order is FULFILLED-like, not held
+
+    run = start(finance, {"currency": "USD", "minimumAmount": "1",
+                          "channel": order.channel.slug})["run"]
+
+    assert [p["payeeEmail"] for p in run["payouts"]] == [buyer.email]
+    assert balance(other) == Decimal("10.00")
