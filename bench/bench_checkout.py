@@ -20,6 +20,7 @@ from tests.integration.fixtures import STORE_CREDIT_API, StoreCreditClient
 from .helpers import clone_checkout, measure, median
 
 ROUNDS = 7
+IDLE_ROUNDS = 15
 APPLY = """mutation ($id: ID!) { checkoutStoreCreditApply(checkoutId: $id) {
   errors { code message } } }"""
 GIFT_INIT = """mutation ($id: ID!, $amount: PositiveDecimal, $gateway: PaymentGatewayToInitialize!) {
@@ -164,15 +165,21 @@ def bench_idle_overhead(
     samples = {"installed": [], "absent": []}
     args = (user_api_client, variant, checkout_ready_to_complete, checkout_delivery,
             customer_user, transaction_item_generator, transaction_events_generator)
-    _idle_round(*args)  # warm-up
-    for _ in range(ROUNDS):
-        # alternate so drift on a shared box hits both sides alike
+    def absent():
         settings.PLUGINS = without_plugin
         PluginConfiguration.objects.filter(identifier=PLUGIN_ID).update(active=False)
         samples["absent"].append(_idle_round(*args))
+
+    def installed():
         settings.PLUGINS = with_plugin
         PluginConfiguration.objects.filter(identifier=PLUGIN_ID).update(active=True)
         samples["installed"].append(_idle_round(*args))
+
+    _idle_round(*args)  # warm-up
+    for round_no in range(IDLE_ROUNDS):
+        # alternate which side goes first so drift on a shared box hits both alike
+        for side in (absent, installed) if round_no % 2 else (installed, absent):
+            side()
 
     for operation in ("checkoutCreate", "checkoutLinesAdd", "checkoutComplete"):
         with_q = median([s[operation][1] for s in samples["installed"]])

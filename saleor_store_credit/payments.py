@@ -14,7 +14,7 @@ from uuid import uuid4
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from saleor.checkout.calculations import calculate_checkout_total_with_gift_cards
@@ -278,46 +278,61 @@ def _our_items(order):
 def capture_for_order(order, *, request_event=None) -> int:
     """Charge every uncaptured store-credit authorization of a confirmed order.
 
-    Exactly once: the TransactionItem row is locked and an existing CHARGE_REQUEST
-    means someone already charged it; the ledger capture is keyed by the hold.
+    Exactly once: the order's store-credit transactions are locked, and one whose
+    charge was already requested is skipped, so concurrent confirmations take turns
+    and the later ones do nothing; the ledger hold itself resolves only once.
     """
-    captured = 0
-    ids = list(
-        _our_items(order)
-        .filter(authorized_value__gt=0, charged_value=0)
-        .values_list("pk", flat=True)
+    if hasattr(order, "_prefetched_objects_cache"):
+        order._prefetched_objects_cache.pop("payment_transactions", None)
+    charged_before = TransactionEvent.objects.filter(
+        transaction=OuterRef("pk"), type=TransactionEventType.CHARGE_REQUEST
     )
-    for item_id in ids:
-        with transaction.atomic():
-            # Lock the item and skip it if a charge was already requested: the lock
-            # makes concurrent confirmations take turns, the check makes them no-ops.
-            charged_before = TransactionEvent.objects.filter(
-                transaction=OuterRef("pk"), type=TransactionEventType.CHARGE_REQUEST
+    if request_event is not None:
+        charged_before = charged_before.exclude(pk=request_event.pk)
+    holds = Hold.objects.filter(transaction_id=OuterRef("token"))
+    captured = 0
+    # Saleor calls this after the order commit, so this is normally the outermost
+    # transaction; nested (e.g. inside a test's transaction) it adds no savepoint:
+    # nothing here is caught, so a failure fails the caller either way. An order
+    # without store credit costs the one locking query.
+    with transaction.atomic(savepoint=False):
+        items = list(
+            TransactionItem.objects.select_for_update(of=("self",))
+            .filter(order_id=order.pk, app_identifier=GATEWAY_ID, authorized_value__gt=0)
+            .exclude(Exists(charged_before))
+            .annotate(
+                hold_pk=Subquery(holds.values("pk")[:1]),
+                hold_account_id=Subquery(holds.values("account_id")[:1]),
+                hold_amount=Subquery(holds.values("amount")[:1]),
+                hold_status=Subquery(holds.values("status")[:1]),
             )
-            if request_event is not None:
-                charged_before = charged_before.exclude(pk=request_event.pk)
-            item = (
-                TransactionItem.objects.select_for_update(of=("self",))
-                .filter(pk=item_id, authorized_value__gt=0)
-                .exclude(Exists(charged_before))
-                .first()
-            )
-            if item is None:
-                continue
-            hold = Hold.objects.filter(transaction_id=item.token).select_related("account").first()
+            .order_by("pk")
+        )
+        for item in items:
             event = request_event or create_transaction_event_requested(
                 item, item.authorized_value, TransactionAction.CHARGE,
                 app_identifier=GATEWAY_ID,
             )
             amount = event.amount_value
-            try:
-                if hold is None:
-                    raise HoldNotActive("No store credit reservation for this payment.")
-                # Exactly once: the hold resolves once (row lock + DB trigger).
+            # Under the item lock nothing else can resolve this hold (every path that
+            # does locks the item first), so the checks below cannot go stale.
+            if item.hold_pk is None or item.hold_status != HoldStatus.ACTIVE:
+                message = "No active store credit reservation for this payment."
+            elif amount > item.hold_amount:
+                message = "Cannot capture more than the reservation."
+            else:
+                message = None
+            if message is None:
+                hold = Hold(
+                    id=item.hold_pk, account_id=item.hold_account_id,
+                    amount=item.hold_amount, status=item.hold_status,
+                )
+                hold._state.adding = False
                 entry = capture_hold(
-                    hold=hold, amount=amount, actor=SYSTEM,
+                    hold=hold, actor=SYSTEM,
+                    amount=None if amount == item.hold_amount else _as_money(amount, item),
                     refs=Refs(order_id=order.pk, transaction_id=item.token),
-                    reason=f"Order {order.number}",
+                    reason=f"Order {order.number}", savepoint=False,
                 )
                 response = _response(
                     TransactionEventType.CHARGE_SUCCESS, amount,
@@ -331,13 +346,18 @@ def capture_for_order(order, *, request_event=None) -> int:
                     f"store-credit-entry:{entry.pk}",
                 )
                 captured += 1
-            except StoreCreditError as exc:
-                response = _response(TransactionEventType.CHARGE_FAILURE, amount, exc.message)
-                _timeline(order, f"Store credit could not be charged: {exc.message}")
+            else:
+                response = _response(TransactionEventType.CHARGE_FAILURE, amount, message)
+                _timeline(order, f"Store credit could not be charged: {message}")
             create_transaction_event_from_request_and_webhook_response(
                 event, None, transaction_webhook_response=response
             )
     return captured
+
+
+def _as_money(amount: Decimal, item: TransactionItem) -> str:
+    """A partial charge amount as exact text in the transaction's currency."""
+    return str(amount.quantize(quantum(item.currency)))
 
 
 def charge_requested(item: TransactionItem, request_event) -> None:

@@ -60,10 +60,12 @@ def run_idempotent(
     operation: str,
     params,
     work: Callable[[], object],
+    *,
+    savepoint: bool = True,
 ):
     """Run `work` in one DB transaction, at most once per `key`."""
     if key is None:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             return work()
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise StoreCreditError(

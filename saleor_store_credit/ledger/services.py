@@ -388,8 +388,19 @@ def capture_hold(
     reason: str = "",
     refs: Refs = NO_REFS,
     idempotency_key: str | None = None,
+    savepoint: bool = True,
 ) -> Entry:
-    """Turn an active hold into a debit; capturing less releases the rest."""
+    """Turn an active hold into a debit; capturing less releases the rest.
+
+    Three statements, account row first (the global lock order): the account UPDATE
+    takes the hold's whole amount out of `held` and the captured part out of the
+    balance, guarded so it cannot run for a hold whose amount is no longer held;
+    the hold UPDATE succeeds only while the hold is still active; then the entry.
+    Either check failing raises and the transaction rolls back.
+
+    `savepoint=False` is for callers that hold the lock that serializes this hold
+    (an order's payment transaction) and checked it is active under that lock.
+    """
     hold_id = _hold_id(hold)
     current = (
         hold if isinstance(hold, Hold)
@@ -400,23 +411,36 @@ def capture_hold(
         if amount is None
         else parse_amount(amount, current.account.currency)
     )
+    if value > current.amount:
+        raise HoldAmountExceeded("Cannot capture more than the hold reserves.")
 
     def work():
-        locked_hold, account = lock_hold_with_account(hold_id, current.account_id)
-        if locked_hold.status != HoldStatus.ACTIVE:
-            raise HoldNotActive(f"This hold is already {locked_hold.status}.")
-        if value > locked_hold.amount:
-            raise HoldAmountExceeded("Cannot capture more than the hold reserves.")
-        _resolve(locked_hold, HoldStatus.CAPTURED, reason, value, release_held=False)
-        # One statement: the whole hold leaves `held`, the captured part the balance.
-        Account.objects.filter(pk=account.pk).update(
-            held=F("held") - locked_hold.amount,
-            balance=F("balance") - value,
-            entry_count=F("entry_count") + 1,
-            updated_at=timezone.now(),
+        with connection.cursor() as cursor:
+            cursor.execute(_CAPTURE_ACCOUNT_SQL, {
+                "account": current.account_id, "held": current.amount, "captured": value,
+            })
+            row = cursor.fetchone()
+            if row is None:
+                raise HoldNotActive("This hold is no longer active.")
+            cursor.execute(_CAPTURE_HOLD_SQL, {
+                "hold": hold_id, "captured": value, "reason": reason[:255],
+            })
+            resolved = cursor.fetchone()
+            if resolved is None:
+                raise HoldNotActive("This hold is no longer active.")
+        account = Account(
+            id=row[0], user_id=row[1], email=row[2], currency=row[3], balance=row[4],
+            held=row[5], entry_count=row[6],
         )
-        account.held -= locked_hold.amount
-        account.balance -= value
+        account._state.adding = False
+        locked_hold = Hold(
+            id=hold_id, account_id=account.pk, amount=current.amount,
+            status=HoldStatus.CAPTURED, captured_amount=value,
+            checkout_id=resolved[0], transaction_id=resolved[1],
+            expires_at=resolved[2], resolved_at=resolved[3],
+            resolution_reason=reason[:255],
+        )
+        locked_hold._state.adding = False
         _announce(
             "hold_captured", lambda: hold_payload(locked_hold, account), account.currency
         )
@@ -432,7 +456,24 @@ def capture_hold(
         )
 
     params = lambda: _params(current.account_id, value, hold=hold_id, kind=kind, refs=refs)  # noqa: E731
-    return run_idempotent(idempotency_key, "capture", params, work)
+    return run_idempotent(idempotency_key, "capture", params, work, savepoint=savepoint)
+
+
+_CAPTURE_ACCOUNT_SQL = """
+UPDATE saleor_store_credit_account
+   SET held = held - %(held)s, balance = balance - %(captured)s,
+       entry_count = entry_count + 1, updated_at = NOW()
+ WHERE id = %(account)s AND held >= %(held)s
+RETURNING id, user_id, email, currency, balance, held, entry_count
+"""
+
+_CAPTURE_HOLD_SQL = """
+UPDATE saleor_store_credit_hold
+   SET status = 'captured', captured_amount = %(captured)s, resolved_at = NOW(),
+       resolution_reason = %(reason)s
+ WHERE id = %(hold)s AND status = 'active'
+RETURNING checkout_id, transaction_id, expires_at, resolved_at
+"""
 
 
 def release_hold(
