@@ -45,6 +45,17 @@ class HoldStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class ActorFields(models.Model):
+    """Who made a change, as a snapshot (no foreign key: audit rows outlive users)."""
+
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
 class Account(models.Model):
     """One customer's store credit in one currency.
 
@@ -140,7 +151,7 @@ class Hold(models.Model):
         ]
 
 
-class Entry(models.Model):
+class Entry(ActorFields):
     """An immutable ledger line. Corrections are new entries (DB-enforced)."""
 
     account = models.ForeignKey(
@@ -159,9 +170,6 @@ class Entry(models.Model):
     transaction_id = models.UUIDField(null=True, blank=True)
     gift_card_id = models.BigIntegerField(null=True, blank=True)
     reference = models.CharField(max_length=255, blank=True, default="")
-    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
-    actor_id = models.CharField(max_length=64, blank=True, default="")
-    actor_label = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -217,7 +225,7 @@ class GiftCardRedeemAttempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
 
-class CreditMemo(models.Model):
+class CreditMemo(ActorFields):
     """An order (or part of it) refunded to the customer's store credit."""
 
     order_id = models.UUIDField(db_index=True)
@@ -235,9 +243,6 @@ class CreditMemo(models.Model):
         help_text="Part paid by other methods, settled by a granted refund.",
     )
     reason = models.TextField()
-    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
-    actor_id = models.CharField(max_length=64, blank=True, default="")
-    actor_label = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -308,7 +313,7 @@ class RunStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
 
 
-class ReimbursementRun(models.Model):
+class ReimbursementRun(ActorFields):
     """A batch paying out store credit balances at or above a minimum."""
 
     currency = models.CharField(max_length=3)
@@ -323,9 +328,6 @@ class ReimbursementRun(models.Model):
     skipped_count = models.PositiveIntegerField(default=0)
     total_amount = models.DecimalField(**MONEY, default=Decimal(0))
     cursor_account_id = models.BigIntegerField(default=0)
-    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
-    actor_id = models.CharField(max_length=64, blank=True, default="")
-    actor_label = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

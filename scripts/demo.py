@@ -15,28 +15,20 @@ import sys
 import time
 from decimal import Decimal
 
-from saleor_server import Saleor, fail
+from saleor_server import DEMO_PASSWORD as PASSWORD
+from saleor_server import SETUP_USERS, Saleor, fail
 
-PASSWORD = "store-credit-demo"
 CHANNEL = "default-channel"
 ADDRESS = {
     "firstName": "Sam", "lastName": "Shopper", "streetAddress1": "1470 Pinewood Avenue",
     "city": "PONTIAC", "postalCode": "48340", "country": "US", "countryArea": "MI",
 }
 
-SETUP = f"""
-from saleor.account.models import User
+SETUP = SETUP_USERS + """
 from saleor.app.models import App
 from saleor.permission.models import Permission
 from saleor.product.models import Product
-for email, staff in [("staff@example.com", True), ("shopper@example.com", False)]:
-    user, _ = User.objects.get_or_create(email=email)
-    user.is_staff = staff
-    user.is_superuser = staff
-    user.is_active = True
-    user.set_password("{PASSWORD}")
-    user.save()
-app, _ = App.objects.get_or_create(name="Demo card PSP", defaults={{"is_active": True}})
+app, _ = App.objects.get_or_create(name="Demo card PSP", defaults={"is_active": True})
 app.permissions.add(Permission.objects.get(codename="handle_payments"))
 _, token = app.tokens.create(name="demo")
 print("APP_TOKEN=" + token)

@@ -17,6 +17,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_ID = "saleor-store-credit"
+DEMO_PASSWORD = "store-credit-demo"
+
+# A staff superuser and a shopper with known passwords (demo database only).
+SETUP_USERS = f"""
+from saleor.account.models import User
+for email, staff in [("staff@example.com", True), ("shopper@example.com", False)]:
+    user, _ = User.objects.get_or_create(email=email)
+    user.is_staff = staff
+    user.is_superuser = staff
+    user.is_active = True
+    user.set_password("{DEMO_PASSWORD}")
+    user.save()
+"""
 
 
 def fail(message: str) -> None:

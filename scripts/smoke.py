@@ -7,21 +7,8 @@
 import json
 import sys
 
-from saleor_server import Saleor, fail
-
-PASSWORD = "store-credit-demo"
-
-SETUP_USERS = f"""
-from saleor.account.models import User
-for email, staff in [("staff@example.com", True), ("shopper@example.com", False)]:
-    user, _ = User.objects.get_or_create(email=email)
-    user.is_staff = staff
-    user.is_superuser = staff
-    user.is_active = True
-    user.set_password("{PASSWORD}")
-    user.save()
-"""
-
+from saleor_server import DEMO_PASSWORD as PASSWORD
+from saleor_server import SETUP_USERS, Saleor, fail
 
 def show(label, data):
     print(f"   {label}: {json.dumps(data, indent=None)[:600]}")

@@ -75,30 +75,6 @@ def _check_currency(account: Account, currency: str | None) -> None:
         )
 
 
-def _write_entry(
-    account: Account,
-    *,
-    direction: str,
-    amount: Decimal,
-    kind: str,
-    reason: str,
-    actor: Actor,
-    refs: Refs,
-    hold: Hold | None = None,
-) -> Entry:
-    delta = amount if direction == EntryDirection.CREDIT else -amount
-    account.balance = account.balance + delta
-    Account.objects.filter(pk=account.pk).update(
-        balance=F("balance") + delta,
-        entry_count=F("entry_count") + 1,
-        updated_at=timezone.now(),
-    )
-    return _insert_entry(
-        account, direction=direction, amount=amount, kind=kind, reason=reason,
-        actor=actor, refs=refs, hold=hold,
-    )
-
-
 def _insert_entry(
     account: Account,
     *,

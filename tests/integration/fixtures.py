@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.conf import settings as django_settings
 
@@ -45,3 +47,26 @@ def sc_client(store_credit_plugin):
         return StoreCreditClient(user=user, app=app, api_path=STORE_CREDIT_API)
 
     return make
+
+
+def clone_checkout(checkout, checkout_delivery, user):
+    """A fresh copy of a ready-to-complete checkout (same lines and addresses)."""
+    from saleor.checkout.models import Checkout
+
+    copy = Checkout.objects.get(pk=checkout.pk)
+    copy.pk = None
+    copy.token = uuid.uuid4()
+    copy.user = user
+    copy.email = user.email
+    copy.shipping_address = checkout.shipping_address.get_copy()
+    copy.billing_address = checkout.billing_address.get_copy()
+    copy.save()
+    for line in checkout.lines.all():
+        line.pk = None
+        line.id = None
+        line.token = uuid.uuid4()
+        line.checkout = copy
+        line.save()
+    copy.assigned_delivery = checkout_delivery(copy)
+    copy.save()
+    return copy

@@ -435,31 +435,13 @@ def test_payment_gateway_initialize_advertises_store_credit(
 @pytest.mark.django_db(transaction=True)
 def test_two_checkouts_racing_for_one_balance_never_overspend(
     store_credit_plugin, checkout_ready_to_complete, customer_user, checkout_delivery,
-    address,
 ):
-    from saleor.checkout.models import Checkout
-
     from saleor_store_credit.conf import StoreCreditSettings
 
-    first = checkout_ready_to_complete
-    first.user = customer_user
-    first.save(update_fields=["user"])
-    # a second checkout: same lines, same customer
-    second = Checkout.objects.get(pk=first.pk)
-    second.pk = None
-    second.token = None
-    import uuid
+    from .fixtures import clone_checkout
 
-    second.token = uuid.uuid4()
-    second.save()
-    for line in first.lines.all():
-        line.pk = None
-        line.id = None
-        line.token = uuid.uuid4()
-        line.checkout = second
-        line.save()
-    second.assigned_delivery = checkout_delivery(second)
-    second.save()
+    first = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
+    second = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
     account = fund(customer_user, "20.00")
     barrier = threading.Barrier(2)
     outcomes = []
