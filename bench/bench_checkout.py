@@ -4,7 +4,6 @@
 from decimal import Decimal
 
 import graphene
-import pytest
 from django.utils import timezone
 
 from saleor.giftcard.const import GIFT_CARD_PAYMENT_GATEWAY_ID

@@ -40,7 +40,7 @@ def _decimal_or_none(name: str, raw) -> Decimal | None:
     try:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
-        raise ConfigurationError(name, f"{name}: not a decimal number: {raw!r}")
+        raise ConfigurationError(name, f"{name}: not a decimal number: {raw!r}") from None
     if not value.is_finite() or value < 0:
         raise ConfigurationError(name, f"{name}: must be a non-negative number")
     return value
@@ -52,7 +52,7 @@ def _int_or_none(name: str, raw, *, minimum: int) -> int | None:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise ConfigurationError(name, f"{name}: not a whole number: {raw!r}")
+        raise ConfigurationError(name, f"{name}: not a whole number: {raw!r}") from None
     if value < minimum:
         raise ConfigurationError(name, f"{name}: must be at least {minimum}")
     return value

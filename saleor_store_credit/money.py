@@ -50,7 +50,7 @@ def parse_amount(value, currency: str, *, field: str = "amount") -> Decimal:
         try:
             amount = Decimal(value.strip())
         except InvalidOperation:
-            raise InvalidAmount(f"Not a decimal number: {value!r}.", field=field)
+            raise InvalidAmount(f"Not a decimal number: {value!r}.", field=field) from None
     else:
         raise InvalidAmount("Amount must be a decimal number.", field=field)
 

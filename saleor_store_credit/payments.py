@@ -34,7 +34,6 @@ from saleor.payment.utils import (
 
 from .conf import StoreCreditSettings
 from .errors import (
-    HoldNotActive,
     InsufficientFunds,
     InvalidAmount,
     NotFound,

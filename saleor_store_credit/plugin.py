@@ -136,7 +136,7 @@ class StoreCreditPlugin(BasePlugin):
         try:
             StoreCreditSettings.from_configuration(plugin_configuration.configuration)
         except ConfigurationError as exc:
-            raise ValidationError({exc.field_name: ValidationError(str(exc))})
+            raise ValidationError({exc.field_name: ValidationError(str(exc))}) from None
 
     # --- payments (saleor_store_credit.payments) --------------------------------
 

@@ -172,7 +172,7 @@ def _run_by_id(global_id):
         _type, pk = relay.Node.from_global_id(global_id)
         return ReimbursementRun.objects.get(pk=int(pk))
     except (ValueError, TypeError, ReimbursementRun.DoesNotExist):
-        raise NotFound("Reimbursement run not found.", field="id")
+        raise NotFound("Reimbursement run not found.", field="id") from None
 
 
 def resolve_run(info, id):
@@ -230,7 +230,7 @@ def _payout_mutation(name, status, doc):
             _type, pk = relay.Node.from_global_id(id)
             payout_id = Payout.objects.values_list("pk", flat=True).get(pk=int(pk))
         except (ValueError, TypeError, Payout.DoesNotExist):
-            raise NotFound("Payout not found.", field="id")
+            raise NotFound("Payout not found.", field="id") from None
         payout = resolve_payout(
             payout_id=payout_id, status=status, actor=actor_for(info.context),
             note=note or "", reference=reference or "", idempotency_key=idempotency_key,

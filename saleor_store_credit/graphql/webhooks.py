@@ -60,7 +60,7 @@ class StoreCreditWebhookRedeliver(BaseStoreCreditMutation):
             _type, pk = relay.Node.from_global_id(id)
             delivery = WebhookDelivery.objects.get(pk=int(pk))
         except (ValueError, TypeError, WebhookDelivery.DoesNotExist):
-            raise NotFound("Delivery not found.", field="id")
+            raise NotFound("Delivery not found.", field="id") from None
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.PENDING, attempts=0
         )

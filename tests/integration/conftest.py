@@ -7,7 +7,6 @@ Without Saleor every module here skips with `_saleor.SKIP_REASON`.
 
 import importlib.util
 
-import pytest
 
 SALEOR_AVAILABLE = importlib.util.find_spec("saleor") is not None
 

@@ -1,7 +1,6 @@
 import uuid
 
 import pytest
-from django.conf import settings as django_settings
 
 from saleor.graphql.tests.fixtures import ApiClient
 from saleor.plugins.models import PluginConfiguration

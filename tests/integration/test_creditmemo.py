@@ -9,7 +9,6 @@ from ._saleor import SKIP_REASON
 
 pytest.importorskip("saleor", reason=SKIP_REASON)
 
-import graphene  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 

@@ -47,4 +47,4 @@ def decode_user_id(global_id: str, *, field: str = "customerId"):
             raise ValueError
         return User.objects.get(pk=int(pk))
     except (ValueError, TypeError, User.DoesNotExist, UnicodeDecodeError):
-        raise NotFound("Customer not found.", field=field)
+        raise NotFound("Customer not found.", field=field) from None

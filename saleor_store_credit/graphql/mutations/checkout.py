@@ -15,7 +15,7 @@ def decode_checkout_token(global_id: str):
             raise ValueError
         return UUID(token)
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise NotFound("Checkout not found.", field="checkoutId")
+        raise NotFound("Checkout not found.", field="checkoutId") from None
 
 
 class CheckoutStoreCredit(graphene.ObjectType):

@@ -65,7 +65,7 @@ def _decode(global_id, expected, field):
             raise ValueError
         return UUID(pk)
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise NotFound(f"{expected} not found.", field=field)
+        raise NotFound(f"{expected} not found.", field=field) from None
 
 
 class OrderCreditMemoCreate(BaseStoreCreditMutation):
