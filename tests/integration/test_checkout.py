@@ -598,3 +598,30 @@ def test_granted_refund_on_the_store_credit_transaction_credits_the_balance_once
     refund = order.granted_refunds.get()
     assert refund.status == "success"
     assert ledger_verify().ok
+
+
+@pytest.mark.parametrize("store_credit_config", [{"enabled_channels": "outlet"}])
+def test_store_credit_only_pays_in_enabled_channels(
+    shopper, shopper_checkout, customer_user, store_credit_config, user_api_client
+):
+    fund(customer_user, "30.00")
+
+    content = shopper.query(APPLY, {"id": gid("Checkout", shopper_checkout.pk)})
+    gateways = _content(user_api_client.post_graphql(
+        "mutation ($id: ID!) { paymentGatewayInitialize(id: $id) { gatewayConfigs { id } } }",
+        {"id": gid("Checkout", shopper_checkout.pk)},
+    ))["paymentGatewayInitialize"]["gatewayConfigs"]
+
+    assert content["data"]["checkoutStoreCreditApply"]["errors"][0]["code"] == "CHANNEL_NOT_ENABLED"
+    assert payments.GATEWAY_ID not in [g["id"] for g in gateways]
+    assert not Hold.objects.exists()
+
+
+def test_gateway_asks_anonymous_shoppers_to_log_in(store_credit_plugin, checkout, api_client):
+    content = _content(api_client.post_graphql(
+        """mutation ($id: ID!) { paymentGatewayInitialize(id: $id) {
+            gatewayConfigs { id errors { message } } } }""",
+        {"id": gid("Checkout", checkout.pk)},
+    ))
+    configs = {c["id"]: c for c in content["paymentGatewayInitialize"]["gatewayConfigs"]}
+    assert configs[payments.GATEWAY_ID]["errors"][0]["message"] == "Log in to pay with store credit."
