@@ -86,6 +86,16 @@ class StoreCreditSettings:
     gift_card_attempts_per_hour: int = DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR
     extra: dict = field(default_factory=dict)
 
+    def credit_expires_at(self, now=None):
+        """When newly issued credit expires under this configuration (None: never)."""
+        if not self.credit_expiry_days:
+            return None
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        return (now or timezone.now()) + timedelta(days=self.credit_expiry_days)
+
     def channel_enabled(self, channel_slug: str | None) -> bool:
         return not self.enabled_channels or channel_slug in self.enabled_channels
 

@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 METADATA_PREFIX = "store_credit.balance."
 NOTIFY_BALANCE_CHANGED = "store_credit_balance_changed"
 NOTIFY_CREDIT_MEMO = "store_credit_credit_memo"
+NOTIFY_EXPIRING = "store_credit_expiring"
+EXPIRING_NOTICE_DAYS = 7
 
 
 def after_balance_change(
@@ -98,3 +100,45 @@ def notify_balance_changed(
         )
     except Exception:  # a notification must never break a committed change
         logger.exception("Store credit notification failed for entry %s", entry_id)
+
+
+def notify_expiring_credit(*, settings: StoreCreditSettings, now=None) -> int:
+    """Tell customers about credit expiring within EXPIRING_NOTICE_DAYS, once per lot."""
+    from datetime import timedelta
+
+    from django.db.models import Min, Sum
+    from django.utils import timezone
+
+    from saleor.plugins.manager import get_plugins_manager
+
+    from .models import CreditLot
+
+    if not settings.notify_credit_expiring:
+        return 0
+    now = now or timezone.now()
+    due = CreditLot.objects.filter(
+        remaining__gt=0, notified_at__isnull=True, expires_at__gt=now,
+        expires_at__lte=now + timedelta(days=EXPIRING_NOTICE_DAYS),
+        account__user__isnull=False,
+    )
+    groups = due.values("account_id", "account__currency", "account__user_id",
+                        "account__user__email").annotate(
+        amount=Sum("remaining"), first=Min("expires_at"))
+    manager = get_plugins_manager(allow_replica=False)
+    sent = 0
+    for group in groups:
+        def payload(group=group):
+            return {
+                "user": {"id": group["account__user_id"], "email": group["account__user__email"]},
+                "recipient_email": group["account__user__email"],
+                "store_credit": {
+                    "currency": group["account__currency"],
+                    "expiring_amount": str(group["amount"]),
+                    "expires_at": group["first"].isoformat(),
+                },
+            }
+
+        manager.notify(NOTIFY_EXPIRING, payload_func=payload)
+        sent += 1
+    due.update(notified_at=now)
+    return sent

@@ -75,6 +75,8 @@ class Account(models.Model):
     held = models.DecimalField(**MONEY, default=Decimal(0))
     # Kept with the balance so history pages count in O(1), however long the history.
     entry_count = models.PositiveIntegerField(default=0)
+    # Part of the balance that will expire (sum of the credit lots' remainders).
+    expiring = models.DecimalField(**MONEY, default=Decimal(0))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,6 +94,10 @@ class Account(models.Model):
             models.CheckConstraint(
                 condition=Q(held__lte=F("balance")),
                 name="store_credit_account_available_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(expiring__gte=0) & Q(expiring__lte=F("balance")),
+                name="store_credit_account_expiring_within_balance",
             ),
         ]
 
@@ -387,3 +393,36 @@ class LedgerCheck(models.Model):
     accounts_checked = models.PositiveIntegerField()
     drift = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+class CreditLot(models.Model):
+    """Credit that expires. Spending takes the soonest-expiring lots first; what is
+    left of a lot at its expiry is written off by an `expiry` entry."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    entry = models.OneToOneField(Entry, on_delete=models.PROTECT, related_name="lot")
+    amount = models.DecimalField(**MONEY)
+    remaining = models.DecimalField(**MONEY)
+    expires_at = models.DateTimeField()
+    notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount")),
+                name="store_credit_lot_remaining_within_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "expires_at"],
+                condition=Q(remaining__gt=0),
+                name="store_credit_lot_open",
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(remaining__gt=0),
+                name="store_credit_lot_due",
+            ),
+        ]

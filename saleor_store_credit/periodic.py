@@ -19,6 +19,16 @@ PERIODIC_TASKS = [
         5,
     ),
     (
+        "saleor_store_credit.expire_credit",
+        "saleor_store_credit.tasks.expire_credit_task",
+        60,
+    ),
+    (
+        "saleor_store_credit.notify_expiring_credit",
+        "saleor_store_credit.tasks.notify_expiring_credit_task",
+        24 * 60,
+    ),
+    (
         "saleor_store_credit.reconcile_ledger",
         "saleor_store_credit.tasks.reconcile_ledger_task",
         24 * 60,

@@ -80,3 +80,23 @@ def reconcile_ledger_task() -> bool:
 
     with allow_writer():
         return reconcile().ok
+
+
+@app.task
+def expire_credit_task() -> int:
+    """Write off what is left of expired store credit."""
+    from .ledger import expire_credit
+
+    with allow_writer():
+        return expire_credit()
+
+
+@app.task
+def notify_expiring_credit_task() -> int:
+    """Daily: tell customers about credit that expires within a week."""
+    from .conf import load_settings
+    from .integration import notify_expiring_credit
+
+    with allow_writer():
+        settings = load_settings()
+        return notify_expiring_credit(settings=settings) if settings else 0

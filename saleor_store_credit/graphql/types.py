@@ -77,6 +77,10 @@ class StoreCreditAccount(graphene.ObjectType):
     available = graphene.Field(
         Money, required=True, description="Balance minus holds: what can be spent."
     )
+    expiring = graphene.Field(
+        Money, required=True, description="Part of the balance that will expire."
+    )
+    next_expiry = graphene.DateTime(description="When the soonest credit expires.")
     updated_at = graphene.DateTime(required=True)
 
     class Meta:
@@ -93,6 +97,17 @@ class StoreCreditAccount(graphene.ObjectType):
     @staticmethod
     def resolve_available(root, _info):
         return money(root.available, root.currency)
+
+    @staticmethod
+    def resolve_expiring(root, _info):
+        return money(root.expiring, root.currency)
+
+    @staticmethod
+    def resolve_next_expiry(root, _info):
+        if not root.expiring:
+            return None
+        lot = root.lots.filter(remaining__gt=0).order_by("expires_at").first()
+        return lot.expires_at if lot else None
 
 
 class StoreCreditEntry(graphene.ObjectType):

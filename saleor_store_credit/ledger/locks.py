@@ -31,16 +31,44 @@ def lock_hold_with_account(hold_id: int, account_id: int | None = None) -> tuple
 _APPLY_DELTA_SQL = """
 UPDATE saleor_store_credit_account
    SET balance = balance + %(delta)s,
+       expiring = GREATEST(expiring - %(spent)s, 0) + %(added)s,
        entry_count = entry_count + 1,
        updated_at = NOW()
  WHERE id = %(id)s
    AND (%(need)s::numeric IS NULL OR balance - held >= %(need)s)
    AND (%(max)s::numeric IS NULL OR balance + %(delta)s <= %(max)s)
-RETURNING id, user_id, email, currency, balance, held, entry_count
+RETURNING id, user_id, email, currency, balance, held, entry_count, expiring,
+          EXISTS (SELECT 1 FROM saleor_store_credit_creditlot l
+                   WHERE l.account_id = saleor_store_credit_account.id
+                     AND l.remaining > 0)
+"""
+
+# Spend the soonest-expiring lots first: each lot gives what the amount still needs.
+_CONSUME_LOTS_SQL = """
+WITH ordered AS (
+    SELECT id, remaining,
+           SUM(remaining) OVER (ORDER BY expires_at, id) AS running
+      FROM saleor_store_credit_creditlot
+     WHERE account_id = %(account)s AND remaining > 0
+)
+UPDATE saleor_store_credit_creditlot AS lot
+   SET remaining = LEAST(o.remaining, GREATEST(o.running - %(amount)s, 0))
+  FROM ordered AS o
+ WHERE lot.id = o.id AND o.running - o.remaining < %(amount)s
 """
 
 
-def apply_delta(account_id: int, delta, *, need=None, max_balance=None) -> Account | None:
+def consume_lots(account_id: int, amount) -> None:
+    """Take `amount` out of the account's expiring lots (the account row is locked)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_CONSUME_LOTS_SQL, {"account": account_id, "amount": amount})
+
+
+def apply_delta(
+    account_id: int, delta, *, need=None, max_balance=None, expiring_added=0
+) -> Account | None:
     """Lock the account row and change its balance in one statement.
 
     The row lock is taken by the UPDATE itself and its WHERE clause is re-evaluated
@@ -50,17 +78,21 @@ def apply_delta(account_id: int, delta, *, need=None, max_balance=None) -> Accou
     """
     from django.db import connection
 
+    spent = -delta if delta < 0 else 0
     with connection.cursor() as cursor:
         cursor.execute(
             _APPLY_DELTA_SQL,
-            {"id": account_id, "delta": delta, "need": need, "max": max_balance},
+            {"id": account_id, "delta": delta, "need": need, "max": max_balance,
+             "spent": spent, "added": expiring_added},
         )
         row = cursor.fetchone()
     if row is None:
         return None
     account = Account(
         id=row[0], user_id=row[1], email=row[2], currency=row[3], balance=row[4],
-        held=row[5], entry_count=row[6],
+        held=row[5], entry_count=row[6], expiring=row[7],
     )
     account._state.adding = False
+    if spent and row[8]:
+        consume_lots(account_id, spent)
     return account

@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import connection
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from ..errors import (
@@ -22,12 +22,20 @@ from ..errors import (
     InsufficientFunds,
     StoreCreditError,
 )
-from ..models import Account, Entry, EntryDirection, EntryKind, Hold, HoldStatus
+from ..models import (
+    Account,
+    CreditLot,
+    Entry,
+    EntryDirection,
+    EntryKind,
+    Hold,
+    HoldStatus,
+)
 from ..signals import store_credit_event
 from ..money import normalize_currency, parse_amount, parse_signed_amount, quantum
 from .actors import Actor
 from .idempotency import run_idempotent
-from .locks import apply_delta, lock_account, lock_hold_with_account
+from .locks import apply_delta, consume_lots, lock_account, lock_hold_with_account
 
 
 @dataclass(frozen=True)
@@ -201,21 +209,27 @@ def credit(
     refs: Refs = NO_REFS,
     currency: str | None = None,
     max_balance: Decimal | None = None,
+    expires_at: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> Entry:
-    """Add credit. `max_balance` (policy) refuses credits that would exceed it."""
+    """Add credit. `max_balance` (policy) refuses credits that would exceed it;
+    `expires_at` makes it a lot that is spent before later-expiring credit and written
+    off (an `expiry` entry) if anything is left at that time."""
     account_id = _account_id(account)
     current = _known(account)
     _check_currency(current, currency)
     value = parse_amount(amount, current.currency)
 
     def work():
-        locked = apply_delta(account_id, value, max_balance=max_balance)
+        locked = apply_delta(
+            account_id, value, max_balance=max_balance,
+            expiring_added=value if expires_at else 0,
+        )
         if locked is None:
             raise BalanceLimitExceeded(
                 f"The balance may not exceed {max_balance} {current.currency}."
             )
-        return _insert_entry(
+        entry = _insert_entry(
             locked,
             direction=EntryDirection.CREDIT,
             amount=value,
@@ -224,8 +238,17 @@ def credit(
             actor=actor,
             refs=refs,
         )
+        if expires_at:
+            CreditLot.objects.create(
+                account_id=account_id, entry=entry, amount=value, remaining=value,
+                expires_at=expires_at,
+            )
+        return entry
 
-    params = lambda: _params(account_id, value, kind=kind, reason=reason, refs=refs)  # noqa: E731
+    params = lambda: _params(  # noqa: E731
+        account_id, value, kind=kind, reason=reason, refs=refs,
+        expires_at=expires_at.isoformat() if expires_at else None,
+    )
     return run_idempotent(idempotency_key, "credit", params, work)
 
 
@@ -272,9 +295,11 @@ def adjust(
     actor: Actor,
     currency: str | None = None,
     max_balance: Decimal | None = None,
+    expires_at: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> Entry:
-    """Staff adjustment: a positive amount adds credit, a negative one deducts it."""
+    """Staff adjustment: a positive amount adds credit (expiring at `expires_at` if
+    given), a negative one deducts it."""
     if not isinstance(reason, str) or not reason.strip():
         raise StoreCreditError("A reason is required.", field="reason", code="required")
     account_id = _account_id(account)
@@ -289,7 +314,9 @@ def adjust(
         "idempotency_key": idempotency_key,
     }
     if signed > 0:
-        return credit(amount=signed, max_balance=max_balance, **common)
+        return credit(
+            amount=signed, max_balance=max_balance, expires_at=expires_at, **common
+        )
     return debit(amount=-signed, **common)
 
 
@@ -404,9 +431,11 @@ def capture_hold(
             resolved = cursor.fetchone()
             if resolved is None:
                 raise HoldNotActive("This hold is no longer active.")
+        if row[8]:
+            consume_lots(row[0], value)
         account = Account(
             id=row[0], user_id=row[1], email=row[2], currency=row[3], balance=row[4],
-            held=row[5], entry_count=row[6],
+            held=row[5], entry_count=row[6], expiring=row[7],
         )
         account._state.adding = False
         locked_hold = Hold(
@@ -438,9 +467,13 @@ def capture_hold(
 _CAPTURE_ACCOUNT_SQL = """
 UPDATE saleor_store_credit_account
    SET held = held - %(held)s, balance = balance - %(captured)s,
+       expiring = GREATEST(expiring - %(captured)s, 0),
        entry_count = entry_count + 1, updated_at = NOW()
  WHERE id = %(account)s AND held >= %(held)s
-RETURNING id, user_id, email, currency, balance, held, entry_count
+RETURNING id, user_id, email, currency, balance, held, entry_count, expiring,
+          EXISTS (SELECT 1 FROM saleor_store_credit_creditlot l
+                   WHERE l.account_id = saleor_store_credit_account.id
+                     AND l.remaining > 0)
 """
 
 _CAPTURE_HOLD_SQL = """
@@ -533,12 +566,45 @@ def debit_whole_balances(
         ]
     )
     # The whole balance left each account and nothing was held: every balance is 0.
-    Account.objects.filter(pk__in=[account.pk for account in chosen]).update(
-        balance=Decimal(0), entry_count=F("entry_count") + 1, updated_at=now
+    chosen_ids = [account.pk for account in chosen]
+    Account.objects.filter(pk__in=chosen_ids).update(
+        balance=Decimal(0), expiring=Decimal(0), entry_count=F("entry_count") + 1,
+        updated_at=now,
     )
+    CreditLot.objects.filter(account_id__in=chosen_ids, remaining__gt=0).update(remaining=0)
     pairs = []
     for account, entry in zip(chosen, entries, strict=True):
         account.balance = Decimal(0)
         _announce("balance_changed", entry_payload(entry, account), account.currency)
         pairs.append((account, entry))
     return pairs
+
+
+def expire_credit(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Write off what is left of lots that have expired. Credit reserved by an open
+    checkout is not written off until the reservation resolves (the next run takes
+    it). Returns how many expiry entries were written."""
+    now = now or timezone.now()
+    account_ids = list(
+        CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        .values_list("account_id", flat=True).distinct()[:batch_size]
+    )
+    written = 0
+    for account_id in account_ids:
+        with transaction.atomic():
+            account = lock_account(account_id)
+            due = CreditLot.objects.filter(
+                account_id=account_id, remaining__gt=0, expires_at__lte=now
+            ).aggregate(total=Sum("remaining"))["total"] or Decimal(0)
+            amount = min(due, account.available)
+            if amount <= 0:
+                continue
+            # Expired lots are the soonest-expiring, so the debit consumes them first.
+            locked = apply_delta(account_id, -amount, need=amount)
+            _insert_entry(
+                locked, direction=EntryDirection.DEBIT, amount=amount,
+                kind=EntryKind.EXPIRY, reason="Store credit expired", actor=Actor.system("credit expiry"),
+                refs=NO_REFS,
+            )
+            written += 1
+    return written

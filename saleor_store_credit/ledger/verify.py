@@ -14,6 +14,9 @@ WITH posted AS (
 ), held AS (
     SELECT account_id, SUM(amount) AS held
     FROM saleor_store_credit_hold WHERE status = 'active' GROUP BY account_id
+), lots AS (
+    SELECT account_id, SUM(remaining) AS expiring
+    FROM saleor_store_credit_creditlot WHERE remaining > 0 GROUP BY account_id
 ), last_entry AS (
     SELECT DISTINCT ON (account_id) account_id, balance_after
     FROM saleor_store_credit_entry ORDER BY account_id, id DESC
@@ -24,7 +27,9 @@ FROM saleor_store_credit_account a
 LEFT JOIN posted p ON p.account_id = a.id
 LEFT JOIN held h ON h.account_id = a.id
 LEFT JOIN last_entry l ON l.account_id = a.id
+LEFT JOIN lots x ON x.account_id = a.id
 WHERE a.balance <> COALESCE(p.balance, 0)
+   OR a.expiring <> COALESCE(x.expiring, 0)
    OR a.entry_count <> COALESCE(p.entries, 0)
    OR a.held <> COALESCE(h.held, 0)
    OR a.balance <> COALESCE(l.balance_after, 0)
@@ -84,7 +89,7 @@ class VerifyReport:
 
 def ledger_verify() -> VerifyReport:
     """Check: balance = Σ entries = last balance_after; entry_count = #entries;
-    held = Σ active holds;
+    expiring = Σ open lots; held = Σ active holds;
     a captured hold has exactly one entry of its captured amount, others none."""
     report = VerifyReport()
     with connection.cursor() as cursor:

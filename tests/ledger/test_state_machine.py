@@ -29,13 +29,14 @@ from saleor_store_credit.ledger import (
     capture_hold,
     credit,
     debit,
+    expire_credit,
     expire_holds,
     get_or_create_account,
     ledger_verify,
     place_hold,
     release_hold,
 )
-from saleor_store_credit.models import Account, Hold, HoldStatus
+from saleor_store_credit.models import Account, CreditLot, Hold, HoldStatus
 
 amounts = st.decimals(
     min_value=Decimal("0.01"), max_value=Decimal("500"), places=2
@@ -52,6 +53,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.account = get_or_create_account(user=user, currency="USD")
         self.balance = Decimal("0")
         self.active: dict[int, tuple[Decimal, bool]] = {}  # hold -> (amount, expired?)
+        self.lots: list[list] = []  # [expires_at, remaining]
 
     @property
     def held(self):
@@ -69,7 +71,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 debit(account=self.account, amount=amount, kind="payment", actor=ACTOR)
         else:
             debit(account=self.account, amount=amount, kind="payment", actor=ACTOR)
-            self.balance -= amount
+            self._spend(amount)
 
     @rule(amount=amounts, negative=st.booleans())
     def do_adjust(self, amount, negative):
@@ -79,7 +81,10 @@ class LedgerMachine(RuleBasedStateMachine):
                 adjust(account=self.account, amount=signed, reason="sm", actor=ACTOR)
         else:
             adjust(account=self.account, amount=signed, reason="sm", actor=ACTOR)
-            self.balance += signed
+            if negative:
+                self._spend(amount)
+            else:
+                self.balance += signed
 
     @rule(target=holds, amount=amounts, already_expired=st.booleans())
     def do_hold(self, amount, already_expired):
@@ -113,7 +118,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         capture_hold(hold=hold_id, amount=wanted, actor=ACTOR)
         del self.active[hold_id]
-        self.balance -= wanted
+        self._spend(wanted)
 
     @rule(hold_id=consumes(holds))
     def do_release(self, hold_id):
@@ -129,6 +134,31 @@ class LedgerMachine(RuleBasedStateMachine):
             if expired:
                 del self.active[hold_id]
 
+    @rule(amount=amounts, days=st.sampled_from([-1, 1, 2, 3]))
+    def do_credit_expiring(self, amount, days):
+        expires_at = timezone.now() + timedelta(days=days)
+        credit(account=self.account, amount=amount, kind="gift_card", actor=ACTOR,
+               expires_at=expires_at)
+        self.balance += amount
+        self.lots.append([expires_at, amount])
+
+    @rule()
+    def do_expire_credit(self):
+        now = timezone.now()
+        expire_credit(now=now)
+        due = sum((r for e, r in self.lots if e <= now), Decimal("0"))
+        amount = min(due, self.balance - self.held)
+        if amount > 0:
+            self._spend(amount)
+
+    def _spend(self, amount):
+        """The model of lot consumption: soonest expiry first."""
+        self.balance -= amount
+        for lot in sorted(self.lots, key=lambda item: item[0]):
+            take = min(lot[1], amount)
+            lot[1] -= take
+            amount -= take
+
     @invariant()
     def database_matches_model(self):
         if not hasattr(self, "account"):
@@ -136,6 +166,11 @@ class LedgerMachine(RuleBasedStateMachine):
         account = Account.objects.get(pk=self.account.pk)
         assert account.balance == self.balance
         assert account.held == self.held
+        assert account.expiring == sum((r for _e, r in self.lots), Decimal("0"))
+        stored = sorted(
+            CreditLot.objects.filter(account=account).values_list("remaining", flat=True)
+        )
+        assert stored == sorted(r for _e, r in self.lots)
         assert account.available >= 0
         live = set(
             Hold.objects.filter(

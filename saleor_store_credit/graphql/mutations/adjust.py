@@ -31,6 +31,10 @@ class StoreCreditAdjust(BaseStoreCreditMutation):
         idempotency_key = graphene.String(
             description="Retrying with the same key returns the first result."
         )
+        expires_at = graphene.DateTime(
+            description="When added credit expires. Default: the plugin's 'Default "
+            "expiry of issued credit'; none if that is empty."
+        )
 
     class Meta:
         description = "Add or deduct a customer's store credit. Requires MANAGE_USERS."
@@ -50,6 +54,7 @@ class StoreCreditAdjust(BaseStoreCreditMutation):
                 reason=data["reason"],
                 actor=actor_for(context),
                 max_balance=settings.max_balance,
+                expires_at=data.get("expires_at") or settings.credit_expires_at(),
                 idempotency_key=data.get("idempotency_key"),
             )
             after_balance_change(
