@@ -9,7 +9,7 @@ from ..errors import NotFound
 from ..models import Payout, PayoutStatus, ReimbursementRun, RunStatus
 from .auth import actor_for, require
 from .mutations.base import BaseStoreCreditMutation
-from .types import Decimal, Money, money
+from .types import Decimal, Money, money, money_field
 
 PERMISSIONS = [AccountPermissions.MANAGE_USERS, PaymentPermissions.HANDLE_PAYMENTS]
 
@@ -22,7 +22,7 @@ PayoutStatusEnum = graphene.Enum("PayoutStatus", [(v.upper(), v) for v in Payout
 class PayoutType(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
     customer_id = graphene.ID()
-    amount = graphene.Field(Money, required=True)
+    amount = money_field("amount", required=True)
     status = PayoutStatusEnum(required=True)
     payee_name = graphene.String(required=True)
     payee_email = graphene.String(required=True)
@@ -43,9 +43,6 @@ class PayoutType(graphene.ObjectType):
         user_id = root.account.user_id
         return relay.Node.to_global_id("User", user_id) if user_id else None
 
-    @staticmethod
-    def resolve_amount(root, _info):
-        return money(root.amount, root.currency)
 
 
 class RunProgress(graphene.ObjectType):
@@ -57,11 +54,11 @@ class RunProgress(graphene.ObjectType):
 class ReimbursementRunType(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
     currency = graphene.String(required=True)
-    minimum_amount = graphene.Field(Money, required=True)
+    minimum_amount = money_field("minimum_amount", required=True)
     status = ReimbursementRunStatus(required=True)
     progress = graphene.Field(RunProgress, required=True)
     payout_count = graphene.Int(required=True)
-    total = graphene.Field(Money, required=True)
+    total = money_field("total_amount", required=True)
     filters = graphene.JSONString(required=True)
     created_at = graphene.DateTime(required=True)
     started_at = graphene.DateTime()
@@ -76,14 +73,6 @@ class ReimbursementRunType(graphene.ObjectType):
     class Meta:
         name = "ReimbursementRun"
         interfaces = (relay.Node,)
-
-    @staticmethod
-    def resolve_minimum_amount(root, _info):
-        return money(root.minimum_amount, root.currency)
-
-    @staticmethod
-    def resolve_total(root, _info):
-        return money(root.total_amount, root.currency)
 
     @staticmethod
     def resolve_progress(root, _info):

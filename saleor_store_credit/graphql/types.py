@@ -42,6 +42,19 @@ def money(amount, currency):
     return Money(amount=amount.quantize(places), currency=currency)
 
 
+def money_field(attr: str, *, currency_of=lambda root: root.currency, **kwargs):
+    """A `Money` field read from a Decimal attribute and the row's currency."""
+
+    def resolve(root, _info):
+        return money(getattr(root, attr), currency_of(root))
+
+    return graphene.Field(Money, resolver=resolve, **kwargs)
+
+
+def account_currency(root):
+    return root.account.currency
+
+
 def _precision(currency):
     from ..money import currency_precision
 
@@ -72,35 +85,19 @@ class StoreCreditError(graphene.ObjectType):
 class StoreCreditAccount(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
     currency = graphene.String(required=True)
-    balance = graphene.Field(Money, required=True, description="Posted balance.")
-    held = graphene.Field(Money, required=True, description="Reserved by checkouts.")
-    available = graphene.Field(
-        Money, required=True, description="Balance minus holds: what can be spent."
+    balance = money_field("balance", required=True, description="Posted balance.")
+    held = money_field("held", required=True, description="Reserved by checkouts.")
+    available = money_field(
+        "available", required=True, description="Balance minus holds: what can be spent."
     )
-    expiring = graphene.Field(
-        Money, required=True, description="Part of the balance that will expire."
+    expiring = money_field(
+        "expiring", required=True, description="Part of the balance that will expire."
     )
     next_expiry = graphene.DateTime(description="When the soonest credit expires.")
     updated_at = graphene.DateTime(required=True)
 
     class Meta:
         interfaces = (relay.Node,)
-
-    @staticmethod
-    def resolve_balance(root, _info):
-        return money(root.balance, root.currency)
-
-    @staticmethod
-    def resolve_held(root, _info):
-        return money(root.held, root.currency)
-
-    @staticmethod
-    def resolve_available(root, _info):
-        return money(root.available, root.currency)
-
-    @staticmethod
-    def resolve_expiring(root, _info):
-        return money(root.expiring, root.currency)
 
     @staticmethod
     def resolve_next_expiry(root, _info):
@@ -114,8 +111,11 @@ class StoreCreditEntry(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
     kind = StoreCreditEntryKind(required=True)
     direction = StoreCreditEntryDirection(required=True)
-    amount = graphene.Field(Money, required=True, description="Always positive.")
-    balance_after = graphene.Field(Money, required=True)
+    amount = money_field(
+        "amount", currency_of=account_currency, required=True,
+        description="Always positive.",
+    )
+    balance_after = money_field("balance_after", currency_of=account_currency, required=True)
     reason = graphene.String(required=True)
     order_id = graphene.ID(description="Saleor Order ID the entry belongs to.")
     checkout_id = graphene.ID()
@@ -125,14 +125,6 @@ class StoreCreditEntry(graphene.ObjectType):
 
     class Meta:
         interfaces = (relay.Node,)
-
-    @staticmethod
-    def resolve_amount(root, _info):
-        return money(root.amount, root.account.currency)
-
-    @staticmethod
-    def resolve_balance_after(root, _info):
-        return money(root.balance_after, root.account.currency)
 
     @staticmethod
     def resolve_order_id(root, _info):

@@ -6,19 +6,21 @@ from saleor.permission.utils import one_of_permissions_or_auth_filter_required
 
 from ...errors import NotFound, PermissionDenied
 from ..auth import actor_for
-from ..types import Decimal, Money, money
+from ..types import Decimal, account_currency, money_field
 from .base import BaseStoreCreditMutation
 
 
 class CreditMemoType(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
     order_id = graphene.ID(required=True)
-    amount = graphene.Field(Money, required=True)
-    from_store_credit = graphene.Field(
-        Money, required=True, description="Returned through the store-credit payment."
+    amount = money_field("amount", currency_of=account_currency, required=True)
+    from_store_credit = money_field(
+        "from_store_credit", currency_of=account_currency, required=True,
+        description="Returned through the store-credit payment.",
     )
-    from_other_methods = graphene.Field(
-        Money, required=True, description="Paid by other methods, now store credit."
+    from_other_methods = money_field(
+        "from_other_methods", currency_of=account_currency, required=True,
+        description="Paid by other methods, now store credit.",
     )
     reason = graphene.String(required=True)
     created_at = graphene.DateTime(required=True)
@@ -31,17 +33,6 @@ class CreditMemoType(graphene.ObjectType):
     def resolve_order_id(root, _info):
         return relay.Node.to_global_id("Order", root.order_id)
 
-    @staticmethod
-    def resolve_amount(root, _info):
-        return money(root.amount, root.account.currency)
-
-    @staticmethod
-    def resolve_from_store_credit(root, _info):
-        return money(root.from_store_credit, root.account.currency)
-
-    @staticmethod
-    def resolve_from_other_methods(root, _info):
-        return money(root.from_other_methods, root.account.currency)
 
 
 class CreditMemoLineInput(graphene.InputObjectType):
