@@ -275,18 +275,25 @@ def test_capture_runs_exactly_once_even_if_the_hook_runs_again(
     assert ledger_verify().ok
 
 
+def _unconfirmed_order_paid_by_credit(shopper, checkout, customer, user_api_client):
+    """A channel that holds new orders for confirmation; the order's credit is reserved."""
+    channel = checkout.channel
+    channel.automatically_confirm_all_new_orders = False
+    channel.save(update_fields=["automatically_confirm_all_new_orders"])
+    account = fund(customer, "1000.00")
+    checkout_gid = gid("Checkout", checkout.pk)
+    shopper.query(APPLY, {"id": checkout_gid})
+    _content(user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
+    return account, Order.objects.get()
+
+
 def test_unconfirmed_order_keeps_the_hold_until_confirmed(
     shopper, shopper_checkout, customer_user, user_api_client, staff_api_client,
     permission_manage_orders,
 ):
-    channel = shopper_checkout.channel
-    channel.automatically_confirm_all_new_orders = False
-    channel.save(update_fields=["automatically_confirm_all_new_orders"])
-    account = fund(customer_user, "1000.00")
-    checkout_gid = gid("Checkout", shopper_checkout.pk)
-    shopper.query(APPLY, {"id": checkout_gid})
-    _content(user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
-    order = Order.objects.get()
+    account, order = _unconfirmed_order_paid_by_credit(
+        shopper, shopper_checkout, customer_user, user_api_client
+    )
     assert order.status == OrderStatus.UNCONFIRMED
 
     # the sweeper must not release an order's hold, even past its lifetime
@@ -312,14 +319,9 @@ def test_cancelling_an_unconfirmed_order_releases_the_credit(
     shopper, shopper_checkout, customer_user, user_api_client, staff_api_client,
     permission_manage_orders,
 ):
-    channel = shopper_checkout.channel
-    channel.automatically_confirm_all_new_orders = False
-    channel.save(update_fields=["automatically_confirm_all_new_orders"])
-    account = fund(customer_user, "1000.00")
-    checkout_gid = gid("Checkout", shopper_checkout.pk)
-    shopper.query(APPLY, {"id": checkout_gid})
-    _content(user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
-    order = Order.objects.get()
+    account, order = _unconfirmed_order_paid_by_credit(
+        shopper, shopper_checkout, customer_user, user_api_client
+    )
 
     grant(staff_api_client.user, permission_manage_orders)
     _content(
