@@ -19,14 +19,23 @@ def lock_account(account_id: int) -> Account:
     return lock_accounts([account_id])[account_id]
 
 
-def lock_hold_with_account(hold_id: int, account_id: int | None = None) -> tuple[Hold, Account]:
+def lock_hold_with_account(hold_id: int) -> tuple[Hold, Account]:
     """Lock the hold's account first (global order: accounts, then holds)."""
-    if account_id is None:
-        account_id = Hold.objects.values_list("account_id", flat=True).get(pk=hold_id)
+    account_id = Hold.objects.values_list("account_id", flat=True).get(pk=hold_id)
     account = lock_account(account_id)
     hold = Hold.objects.select_for_update().get(pk=hold_id)
     return hold, account
 
+
+# What a balance-changing UPDATE returns: the new account row, and whether the
+# account has open expiring lots (so spending must consume them). See
+# `account_after_update`.
+ACCOUNT_RETURNING = """
+RETURNING id, user_id, email, currency, balance, held, entry_count, expiring,
+          EXISTS (SELECT 1 FROM saleor_store_credit_creditlot l
+                   WHERE l.account_id = saleor_store_credit_account.id
+                     AND l.remaining > 0)
+"""
 
 _APPLY_DELTA_SQL = """
 UPDATE saleor_store_credit_account
@@ -37,11 +46,7 @@ UPDATE saleor_store_credit_account
  WHERE id = %(id)s
    AND (%(need)s::numeric IS NULL OR balance - held >= %(need)s)
    AND (%(max)s::numeric IS NULL OR balance + %(delta)s <= %(max)s)
-RETURNING id, user_id, email, currency, balance, held, entry_count, expiring,
-          EXISTS (SELECT 1 FROM saleor_store_credit_creditlot l
-                   WHERE l.account_id = saleor_store_credit_account.id
-                     AND l.remaining > 0)
-"""
+""" + ACCOUNT_RETURNING
 
 # Spend the soonest-expiring lots first: each lot gives what the amount still needs.
 _CONSUME_LOTS_SQL = """
@@ -88,11 +93,16 @@ def apply_delta(
         row = cursor.fetchone()
     if row is None:
         return None
+    return account_after_update(row, spent=spent)
+
+
+def account_after_update(row, *, spent) -> Account:
+    """The account from an `ACCOUNT_RETURNING` row; `spent` leaves its lots first."""
     account = Account(
         id=row[0], user_id=row[1], email=row[2], currency=row[3], balance=row[4],
         held=row[5], entry_count=row[6], expiring=row[7],
     )
     account._state.adding = False
     if spent and row[8]:
-        consume_lots(account_id, spent)
+        consume_lots(account.pk, spent)
     return account

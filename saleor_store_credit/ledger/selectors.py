@@ -1,6 +1,6 @@
 """Ledger reads."""
 
-from ..models import Account, Entry, Hold, HoldStatus
+from ..models import Account, Entry
 
 
 def accounts_for_user(user_id) -> list[Account]:
@@ -19,7 +19,3 @@ def entry_count_for_user(user_id, currency: str | None = None) -> int:
     if currency:
         qs = qs.filter(currency=currency.upper())
     return sum(qs.values_list("entry_count", flat=True))
-
-
-def active_holds(account_id: int):
-    return Hold.objects.filter(account_id=account_id, status=HoldStatus.ACTIVE)

@@ -35,7 +35,13 @@ from ..signals import store_credit_event
 from ..money import normalize_currency, parse_amount, parse_signed_amount, quantum
 from .actors import Actor
 from .idempotency import run_idempotent
-from .locks import apply_delta, consume_lots, lock_account, lock_hold_with_account
+from .locks import (
+    ACCOUNT_RETURNING,
+    account_after_update,
+    apply_delta,
+    lock_account,
+    lock_hold_with_account,
+)
 
 
 @dataclass(frozen=True)
@@ -431,13 +437,7 @@ def capture_hold(
             resolved = cursor.fetchone()
             if resolved is None:
                 raise HoldNotActive("This hold is no longer active.")
-        if row[8]:
-            consume_lots(row[0], value)
-        account = Account(
-            id=row[0], user_id=row[1], email=row[2], currency=row[3], balance=row[4],
-            held=row[5], entry_count=row[6], expiring=row[7],
-        )
-        account._state.adding = False
+        account = account_after_update(row, spent=value)
         locked_hold = Hold(
             id=hold_id, account_id=account.pk, amount=current.amount,
             status=HoldStatus.CAPTURED, captured_amount=value,
@@ -470,11 +470,7 @@ UPDATE saleor_store_credit_account
        expiring = GREATEST(expiring - %(captured)s, 0),
        entry_count = entry_count + 1, updated_at = NOW()
  WHERE id = %(account)s AND held >= %(held)s
-RETURNING id, user_id, email, currency, balance, held, entry_count, expiring,
-          EXISTS (SELECT 1 FROM saleor_store_credit_creditlot l
-                   WHERE l.account_id = saleor_store_credit_account.id
-                     AND l.remaining > 0)
-"""
+""" + ACCOUNT_RETURNING
 
 _CAPTURE_HOLD_SQL = """
 UPDATE saleor_store_credit_hold
