@@ -22,6 +22,9 @@ MIN_REIMBURSEMENT = "minimum_reimbursement_amount"
 MIRROR_TO_METADATA = "mirror_balance_to_private_metadata"
 DEACTIVATE_REDEEMED_GIFT_CARDS = "deactivate_redeemed_gift_cards"
 GIFT_CARD_ATTEMPTS_PER_HOUR = "gift_card_redeem_attempts_per_hour"
+CREDIT_CHANNELS = "credit_management_channels"
+CREDIT_FOUR_EYES = "credit_four_eyes_approval"
+CREDIT_FORBID_DIRECT_EDITS = "credit_forbid_direct_limit_edits"
 
 DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR = 5
 
@@ -84,6 +87,10 @@ class StoreCreditSettings:
     mirror_to_metadata: bool = True
     deactivate_redeemed_gift_cards: bool = False
     gift_card_attempts_per_hour: int = DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR
+    # Customer credit management: channel slugs, ("*",) for all, () for off.
+    credit_channels: tuple[str, ...] = ()
+    credit_four_eyes: bool = False
+    credit_forbid_direct_edits: bool = False
     extra: dict = field(default_factory=dict)
 
     def credit_expires_at(self, now=None):
@@ -98,6 +105,10 @@ class StoreCreditSettings:
 
     def channel_enabled(self, channel_slug: str | None) -> bool:
         return not self.enabled_channels or channel_slug in self.enabled_channels
+
+    def credit_checks_in(self, channel_slug: str | None) -> bool:
+        """Whether credit limits and blocking rules apply to orders in this channel."""
+        return "*" in self.credit_channels or channel_slug in self.credit_channels
 
     @classmethod
     def from_configuration(cls, configuration: list[dict]) -> "StoreCreditSettings":
@@ -139,6 +150,9 @@ class StoreCreditSettings:
                 minimum=1,
             )
             or DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR,
+            credit_channels=tuple(_lines(values.get(CREDIT_CHANNELS))),
+            credit_four_eyes=_bool(values.get(CREDIT_FOUR_EYES, False)),
+            credit_forbid_direct_edits=_bool(values.get(CREDIT_FORBID_DIRECT_EDITS, False)),
         )
 
 

@@ -25,6 +25,11 @@ class StoreCreditErrorCode(str, Enum):
     GUEST_ORDER = "guest_order"
     REFUND_EXCEEDS_PAID = "refund_exceeds_paid"
     PAYOUT_NOT_PENDING = "payout_not_pending"
+    INVALID_STATUS = "invalid_status"
+    FOUR_EYES_REQUIRED = "four_eyes_required"
+    DIRECT_EDIT_FORBIDDEN = "direct_edit_forbidden"
+    ORDER_NOT_HELD = "order_not_held"
+    CANNOT_CANCEL_ORDER = "cannot_cancel_order"
 
 
 class StoreCreditError(Exception):

@@ -426,3 +426,4 @@ class CreditLot(models.Model):
                 name="store_credit_lot_due",
             ),
         ]
+from .credit.models import *  # noqa: E402,F401,F403 (credit management tables)

@@ -84,3 +84,15 @@ def parse_signed_amount(value, currency: str, *, field: str = "amount") -> Decim
         negative, magnitude = False, value
     amount = parse_amount(magnitude, currency, field=field)
     return -amount if negative else amount
+
+
+def parse_amount_or_zero(value, currency: str, *, field: str = "amount") -> Decimal:
+    """Like parse_amount, but an exact zero is allowed (a credit limit of 0 = no credit)."""
+    if isinstance(value, (int, str, Decimal)) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite() and number == 0:
+            return Decimal(0).quantize(quantum(currency))
+    return parse_amount(value, currency, field=field)

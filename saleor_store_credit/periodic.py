@@ -34,6 +34,16 @@ PERIODIC_TASKS = [
         24 * 60,
     ),
     (
+        "saleor_store_credit.evaluate_held_orders",
+        "saleor_store_credit.tasks.evaluate_held_orders_task",
+        15,
+    ),
+    (
+        "saleor_store_credit.end_temporary_limits",
+        "saleor_store_credit.tasks.end_temporary_limits_task",
+        60,
+    ),
+    (
         "saleor_store_credit.deliver_due_webhooks",
         "saleor_store_credit.tasks.deliver_due_webhooks_task",
         1,

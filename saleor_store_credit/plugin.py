@@ -14,6 +14,12 @@ GRAPHQL_PATH = "/graphql/"
 _S = ConfigurationTypeField
 
 
+def plugins_manager():
+    from saleor.plugins.manager import get_plugins_manager
+
+    return get_plugins_manager(allow_replica=False)
+
+
 class StoreCreditPlugin(BasePlugin):
     PLUGIN_ID = PLUGIN_ID
     PLUGIN_NAME = "Store credit"
@@ -45,6 +51,9 @@ class StoreCreditPlugin(BasePlugin):
             "name": conf.GIFT_CARD_ATTEMPTS_PER_HOUR,
             "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR),
         },
+        {"name": conf.CREDIT_CHANNELS, "value": ""},
+        {"name": conf.CREDIT_FOUR_EYES, "value": False},
+        {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
     ]
     CONFIG_STRUCTURE = {
         conf.ENABLED_CHANNELS: {
@@ -121,6 +130,24 @@ class StoreCreditPlugin(BasePlugin):
             "label": "Gift card conversion attempts per customer per hour",
             "help_text": "Failed code entries allowed before further tries are refused.",
         },
+        conf.CREDIT_CHANNELS: {
+            "type": _S.STRING,
+            "label": "Credit management channels",
+            "help_text": "Channel slugs, comma-separated, where credit limits and "
+            "blocking rules apply; * for every channel; empty: off. Orders are held "
+            "for review only in channels that do not confirm new orders automatically.",
+        },
+        conf.CREDIT_FOUR_EYES: {
+            "type": _S.BOOLEAN,
+            "label": "Four-eyes approval for credit decisions",
+            "help_text": "Limit adjustments and held-order releases need a second "
+            "staff member's approval.",
+        },
+        conf.CREDIT_FORBID_DIRECT_EDITS: {
+            "type": _S.BOOLEAN,
+            "label": "Forbid direct credit limit edits",
+            "help_text": "Limits change only through the adjustment journal.",
+        },
     }
 
     def __init__(self, *args, **kwargs):
@@ -143,13 +170,50 @@ class StoreCreditPlugin(BasePlugin):
     def order_confirmed(self, order, previous_value, **_kwargs):
         from . import payments
 
+        if self.settings.credit_channels:
+            from .credit import holds
+
+            holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=True)
         payments.capture_for_order(order)
         return previous_value
 
     def order_cancelled(self, order, previous_value, **_kwargs):
         from . import payments
 
+        if self.settings.credit_channels:
+            from .credit import holds
+
+            holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=False)
         payments.release_for_cancelled_order(order)
+        return previous_value
+
+    # --- credit management (saleor_store_credit.credit) ---------------------------
+
+    def preprocess_order_creation(self, checkout_info, lines, previous_value):
+        if self.settings.credit_channels and self.settings.credit_checks_in(
+            checkout_info.channel.slug
+        ):
+            from .credit import holds
+
+            holds.check_checkout(checkout_info, self.settings, plugins_manager())
+        return previous_value
+
+    def order_created(self, order, previous_value, **_kwargs):
+        if self.settings.credit_channels and self.settings.credit_checks_in(
+            order.channel.slug
+        ):
+            from .credit import holds
+
+            holds.on_order_created(order, self.settings, plugins_manager())
+        return previous_value
+
+    def order_updated(self, order, previous_value, **_kwargs):
+        if self.settings.credit_channels and self.settings.credit_checks_in(
+            order.channel.slug
+        ):
+            from .credit import holds
+
+            holds.on_order_updated(order, self.settings, plugins_manager())
         return previous_value
 
     def transaction_cancelation_requested(self, transaction_data, previous_value):

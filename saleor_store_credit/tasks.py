@@ -100,3 +100,30 @@ def notify_expiring_credit_task() -> int:
     with allow_writer():
         settings = load_settings()
         return notify_expiring_credit(settings=settings) if settings else 0
+
+
+@app.task
+def evaluate_held_orders_task() -> dict:
+    """Re-check orders on credit hold; release those no rule holds any more."""
+    from saleor.plugins.manager import get_plugins_manager
+
+    from .conf import load_settings
+    from .credit.holds import evaluate_held_orders
+
+    settings = load_settings()
+    if settings is None or not settings.credit_channels:
+        return {}
+    with allow_writer():
+        counts = evaluate_held_orders(get_plugins_manager(allow_replica=False))
+    if counts.get("released") or counts.get("updated"):
+        logger.info("Credit hold evaluation: %s", counts)
+    return counts
+
+
+@app.task
+def end_temporary_limits_task() -> int:
+    """Close temporary credit limits whose period is over (audit + limit_changed)."""
+    from .credit.limits import end_temporary_limits
+
+    with allow_writer():
+        return end_temporary_limits()

@@ -4,6 +4,7 @@ from saleor.permission.enums import AccountPermissions
 
 from ..errors import NotFound, PermissionDenied
 from .auth import is_staff_context, require
+from .credit import CreditMutations, CreditQueries
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
 from .mutations.creditmemo import OrderCreditMemoCreate
@@ -52,7 +53,7 @@ class StoreCreditSettingsType(graphene.ObjectType):
         name = "StoreCreditSettings"
 
 
-class Query(graphene.ObjectType):
+class Query(CreditQueries, graphene.ObjectType):
     store_credit_liability_report = graphene.Field(
         LiabilityReport, required=True,
         start=graphene.DateTime(required=True), end=graphene.DateTime(required=True),
@@ -161,7 +162,7 @@ class Query(graphene.ObjectType):
             return None
 
 
-class Mutation(graphene.ObjectType):
+class Mutation(CreditMutations, graphene.ObjectType):
     store_credit_adjust = StoreCreditAdjust.Field()
     checkout_store_credit_apply = CheckoutStoreCreditApply.Field()
     checkout_store_credit_remove = CheckoutStoreCreditRemove.Field()

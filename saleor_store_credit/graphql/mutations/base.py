@@ -48,3 +48,14 @@ def decode_user_id(global_id: str, *, field: str = "customerId"):
         return User.objects.get(pk=int(pk))
     except (ValueError, TypeError, User.DoesNotExist, UnicodeDecodeError):
         raise NotFound("Customer not found.", field=field) from None
+
+
+def get_by_global_id(model, global_id, *, type_name: str, what: str, field: str = "id"):
+    """The row behind one of this API's Relay IDs, or NotFound naming `what`."""
+    try:
+        kind, pk = relay.Node.from_global_id(global_id)
+        if kind != type_name:
+            raise ValueError
+        return model.objects.get(pk=int(pk))
+    except (ValueError, TypeError, UnicodeDecodeError, model.DoesNotExist):
+        raise NotFound(f"{what} not found.", field=field) from None

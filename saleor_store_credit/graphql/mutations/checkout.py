@@ -1,6 +1,7 @@
 import graphene
 from graphene import relay
 
+from ...plugin import plugins_manager
 from ...errors import NotFound, PermissionDenied
 from ..types import Decimal, Money, money
 from .base import BaseStoreCreditMutation
@@ -52,12 +53,6 @@ def _require_customer(context):
     return context.user
 
 
-def _manager():
-    from saleor.plugins.manager import get_plugins_manager
-
-    return get_plugins_manager(allow_replica=False)
-
-
 class CheckoutStoreCreditApply(BaseStoreCreditMutation):
     checkout_store_credit = graphene.Field(CheckoutStoreCredit)
 
@@ -80,7 +75,7 @@ class CheckoutStoreCreditApply(BaseStoreCreditMutation):
         user = _require_customer(info.context)
         token = decode_checkout_token(checkout_id)
         apply_to_checkout(
-            checkout_token=token, user=user, manager=_manager(),
+            checkout_token=token, user=user, manager=plugins_manager(),
             settings=info.context.store_credit_settings, amount=amount,
         )
         checkout = Checkout.objects.get(pk=token)

@@ -1,0 +1,1 @@
+"""Customer credit management: limits, groups, blocking rules, order holds (SPEC §6)."""
