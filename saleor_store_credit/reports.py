@@ -48,6 +48,61 @@ def _sum(kind=None, direction=None):
                     output_field=DecimalField(max_digits=30, decimal_places=4)))
 
 
+MOVEMENTS = ("issued", "refunded", "reversed", "spent", "paid_out", "expired", "deducted")
+
+
+def _movements(entries, *group_by):
+    credit, debit = EntryDirection.CREDIT, EntryDirection.DEBIT
+    return entries.values(*group_by).annotate(
+        issued=_sum([EntryKind.ADJUSTMENT, EntryKind.CREDIT_MEMO, EntryKind.GIFT_CARD], credit),
+        refunded=_sum(EntryKind.REFUND, credit),
+        reversed=_sum(EntryKind.PAYOUT_REVERSAL, credit),
+        spent=_sum(EntryKind.PAYMENT, debit),
+        paid_out=_sum(EntryKind.PAYOUT, debit),
+        expired=_sum(EntryKind.EXPIRY, debit),
+        deducted=_sum(EntryKind.ADJUSTMENT, debit),
+    ).order_by(*group_by)
+
+
+@dataclass
+class ChannelMovementRow:
+    currency: str
+    channel: str  # "" for movements with no order (staff, gift cards, payouts, expiry)
+    issued: Decimal
+    refunded: Decimal
+    reversed: Decimal
+    spent: Decimal
+    paid_out: Decimal
+    expired: Decimal
+    deducted: Decimal
+
+
+def movements_by_channel(*, start: datetime, end: datetime, currency: str | None = None):
+    """The period's movements split by the Saleor channel of the order they belong to.
+
+    Balances themselves have no channel (an account is usable in every channel of its
+    currency, SPEC §1), so only movements tied to an order (spent, refunded, credit
+    memos) carry one; the rest are reported under the empty channel."""
+    from django.db.models import OuterRef, Subquery
+
+    from saleor.order.models import Order
+
+    entries = Entry.objects.filter(created_at__gte=start, created_at__lt=end)
+    if currency:
+        entries = entries.filter(account__currency=currency.upper())
+    entries = entries.annotate(
+        channel=Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("channel__slug")[:1])
+    )
+    rows = []
+    for row in _movements(entries, "account__currency", "channel"):
+        q = quantum(row["account__currency"])
+        rows.append(ChannelMovementRow(
+            currency=row["account__currency"], channel=row["channel"] or "",
+            **{k: (row[k] or ZERO).quantize(q) for k in MOVEMENTS},
+        ))
+    return rows
+
+
 def liability_report(*, start: datetime, end: datetime, currency: str | None = None):
     """Outstanding store credit and its movements in [start, end), per currency."""
     entries = Entry.objects.all()
@@ -59,28 +114,16 @@ def liability_report(*, start: datetime, end: datetime, currency: str | None = N
         .values("account__currency")
         .annotate(c=_sum(direction=EntryDirection.CREDIT), d=_sum(direction=EntryDirection.DEBIT))
     }
-    credit = EntryDirection.CREDIT
-    debit = EntryDirection.DEBIT
     moves = {
         row["account__currency"]: row
-        for row in entries.filter(created_at__gte=start, created_at__lt=end)
-        .values("account__currency")
-        .annotate(
-            issued=_sum([EntryKind.ADJUSTMENT, EntryKind.CREDIT_MEMO, EntryKind.GIFT_CARD], credit),
-            refunded=_sum(EntryKind.REFUND, credit),
-            reversed=_sum(EntryKind.PAYOUT_REVERSAL, credit),
-            spent=_sum(EntryKind.PAYMENT, debit),
-            paid_out=_sum(EntryKind.PAYOUT, debit),
-            expired=_sum(EntryKind.EXPIRY, debit),
-            deducted=_sum(EntryKind.ADJUSTMENT, debit),
-        )
+        for row in _movements(entries.filter(created_at__gte=start, created_at__lt=end),
+                              "account__currency")
     }
     rows = []
     for cur in sorted(set(opening) | set(moves)):
         q = quantum(cur)
         m = moves.get(cur, {})
-        values = {k: (m.get(k) or ZERO).quantize(q) for k in (
-            "issued", "refunded", "reversed", "spent", "paid_out", "expired", "deducted")}
+        values = {k: (m.get(k) or ZERO).quantize(q) for k in MOVEMENTS}
         start_balance = opening.get(cur, ZERO).quantize(q)
         closing = (start_balance + values["issued"] + values["refunded"] + values["reversed"]
                    - values["spent"] - values["paid_out"] - values["expired"]

@@ -23,8 +23,35 @@ class LiabilityRowType(graphene.ObjectType):
         name = "StoreCreditLiabilityRow"
 
 
+class ChannelMovementType(graphene.ObjectType):
+    currency = graphene.String(required=True)
+    channel = graphene.String(required=True, description="Empty: not tied to an order.")
+    issued = graphene.Field(Decimal, required=True)
+    refunded = graphene.Field(Decimal, required=True)
+    reversed = graphene.Field(Decimal, required=True)
+    spent = graphene.Field(Decimal, required=True)
+    paid_out = graphene.Field(Decimal, required=True)
+    expired = graphene.Field(Decimal, required=True)
+    deducted = graphene.Field(Decimal, required=True)
+
+    class Meta:
+        name = "StoreCreditChannelMovements"
+
+
 class LiabilityReport(graphene.ObjectType):
     rows = graphene.List(graphene.NonNull(LiabilityRowType), required=True)
+    by_channel = graphene.List(
+        graphene.NonNull(ChannelMovementType), required=True,
+        description="The period's movements by the channel of their order.",
+    )
+    period = None  # (start, end, currency), set by resolve_liability
+
+    @staticmethod
+    def resolve_by_channel(root, _info):
+        from ..reports import movements_by_channel
+
+        start, end, currency = root.period
+        return movements_by_channel(start=start, end=end, currency=currency)
     csv = graphene.String(required=True)
 
     class Meta:
@@ -46,7 +73,9 @@ def resolve_liability(info, start, end, currency=None):
 
     require(info.context, [PaymentPermissions.HANDLE_PAYMENTS])
     rows = liability_report(start=start, end=end, currency=currency)
-    return LiabilityReport(rows=rows, csv=liability_csv(rows))
+    report = LiabilityReport(rows=rows, csv=liability_csv(rows))
+    report.period = (start, end, currency)
+    return report
 
 
 def resolve_checks(info, first=10):

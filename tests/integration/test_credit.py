@@ -758,3 +758,23 @@ def test_hold_list_filters(place, staff, customer_user, other_customer, order_to
     assert ids(older=1) == []
     OrderHold.objects.update(created_at=timezone.now() - timedelta(hours=3))
     assert ids(older=1) == mine
+
+
+def test_block_also_stops_order_create_from_checkout_by_an_app(
+    place, staff, order_total, checkout_ready_to_complete, checkout_delivery, customer_user,
+    app_api_client, permission_handle_checkouts,
+):
+    rule(staff, ruleType="ORDER_VALUE", action="BLOCK", currency="USD", threshold="1")
+    checkout = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
+    app_api_client.app.permissions.add(permission_handle_checkouts)
+
+    result = app_api_client.post_graphql(
+        """mutation ($id: ID!) { orderCreateFromCheckout(id: $id) {
+             order { id } errors { field code message } } }""",
+        {"id": gid("Checkout", checkout.pk)},
+    ).json()
+
+    payload = result["data"]["orderCreateFromCheckout"]
+    assert payload["order"] is None
+    assert [e["code"] for e in payload["errors"]] == ["GRAPHQL_ERROR"], result
+    assert not Order.objects.exists()

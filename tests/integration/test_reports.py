@@ -13,7 +13,7 @@ from django.utils import timezone  # noqa: E402
 from saleor_store_credit.models import Account  # noqa: E402
 from saleor_store_credit.tasks import reconcile_ledger_task  # noqa: E402
 
-from .test_checkout import fund, grant  # noqa: E402
+from .test_checkout import fund, grant, shopper_checkout  # noqa: E402,F401 (fixture)
 
 REPORT = """
 query ($start: DateTime!, $end: DateTime!) {
@@ -63,3 +63,36 @@ def test_nightly_reconciliation_runs_through_celery_and_is_visible_to_staff(
     )["data"]["storeCreditLedgerChecks"]
     assert [c["ok"] for c in checks] == [False, True]
     assert '"account_id": %d' % account.pk in checks[0]["drift"]
+
+
+def test_movements_by_channel_add_up_to_the_currency_rows(
+    sc_client, staff_user, customer_user, permission_manage_payments,
+    shopper_checkout, user_api_client,
+):
+    from .test_checkout import APPLY, COMPLETE, checkout_total, gid
+
+    fund(customer_user, "500.00")
+    total = checkout_total(shopper_checkout)
+    checkout_gid = gid("Checkout", shopper_checkout.pk)
+    sc_client(user=customer_user).query(APPLY, {"id": checkout_gid})
+    user_api_client.post_graphql(COMPLETE, {"id": checkout_gid})
+    grant(staff_user, permission_manage_payments)
+    now = timezone.now()
+
+    report = sc_client(user=staff_user).query(
+        """query ($start: DateTime!, $end: DateTime!) {
+             storeCreditLiabilityReport(start: $start, end: $end) {
+               rows { currency issued spent }
+               byChannel { currency channel issued spent } } }""",
+        {"start": (now - timedelta(days=1)).isoformat(),
+         "end": (now + timedelta(minutes=1)).isoformat()},
+    )
+    report = report["data"]["storeCreditLiabilityReport"]
+
+    by_channel = {row["channel"]: row for row in report["byChannel"]}
+    assert set(by_channel) == {"", shopper_checkout.channel.slug}
+    assert by_channel[shopper_checkout.channel.slug]["spent"] == float(total)
+    assert by_channel[""]["issued"] == 500 and by_channel[""]["spent"] == 0
+    [usd] = report["rows"]
+    for movement in ("issued", "spent"):
+        assert sum(row[movement] for row in report["byChannel"]) == usd[movement]
