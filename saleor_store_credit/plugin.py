@@ -252,4 +252,7 @@ class StoreCreditPlugin(BasePlugin):
             from .graphql.view import handle_request
 
             return handle_request(request, self)
-        return HttpResponseNotFound()
+        from . import ui
+
+        response = ui.serve(request, f"/plugins/global/{PLUGIN_ID}", path or "")
+        return response if response is not None else HttpResponseNotFound()

@@ -19,10 +19,6 @@ from saleor_server import DEMO_PASSWORD as PASSWORD
 from saleor_server import SETUP_USERS, Saleor, fail
 
 CHANNEL = "default-channel"
-ADDRESS = {
-    "firstName": "Sam", "lastName": "Shopper", "streetAddress1": "1470 Pinewood Avenue",
-    "city": "PONTIAC", "postalCode": "48340", "country": "US", "countryArea": "MI",
-}
 
 SETUP = SETUP_USERS + """
 from saleor.app.models import App
@@ -111,39 +107,8 @@ def scenario(saleor: Saleor, app_token: str) -> int:
     check(adjust["errors"] == [], f"balance now {adjust['account']['balance']['amount']}")
 
     saleor.step("shopper builds a checkout")
-    variant = saleor.saleor(
-        """query { products(first: 50, channel: "%s") { edges { node { name
-           productType { isShippingRequired kind } variants {
-           id quantityAvailable(countryCode: US) pricing { price { gross { amount } } } } } } } }"""
-        % CHANNEL, token=shopper,
-    )
-    candidates = [
-        (money(v["pricing"]["price"]["gross"]["amount"]), node["name"], v["id"]) for edge in variant["data"]["products"]["edges"]
-        for node in [edge["node"]] for v in node["variants"] or []
-        if (v["quantityAvailable"] or 0) > 0 and v["pricing"]
-        and node["productType"]["isShippingRequired"]
-        and node["productType"]["kind"] == "NORMAL"
-    ]
-    if not candidates:
-        fail("no purchasable product in the sample catalogue")
-    _price, name, variant_id = max(candidates)
-    created = saleor.saleor(
-        """mutation ($input: CheckoutCreateInput!) { checkoutCreate(input: $input) {
-           checkout { id shippingMethods { id name } } errors { field code message } } }""",
-        {"input": {"channel": CHANNEL, "email": "shopper@example.com",
-                   "lines": [{"variantId": variant_id, "quantity": 2}],
-                   "shippingAddress": ADDRESS, "billingAddress": ADDRESS}},
-        token=shopper,
-    )["data"]["checkoutCreate"]
-    check(created["errors"] == [], f"checkout with 2 x {name}")
-    checkout = created["checkout"]
-    delivery = saleor.saleor(
-        """mutation ($id: ID!, $m: ID!) { checkoutDeliveryMethodUpdate(id: $id, deliveryMethodId: $m) {
-           checkout { totalPrice { gross { amount currency } } } errors { message } } }""",
-        {"id": checkout["id"], "m": checkout["shippingMethods"][0]["id"]}, token=shopper,
-    )["data"]["checkoutDeliveryMethodUpdate"]
-    total = money(delivery["checkout"]["totalPrice"]["gross"]["amount"])
-    check(delivery["errors"] == [], f"shipping chosen, total {total} USD")
+    checkout, name, total = saleor.ready_checkout(shopper, "shopper@example.com", CHANNEL)
+    check(True, f"checkout with 2 x {name}; shipping chosen, total {total} USD")
 
     saleor.step("paymentGatewayInitialize lists store credit with the available amount")
     gateways = saleor.saleor(

@@ -32,6 +32,12 @@ for email, staff in [("staff@example.com", True), ("shopper@example.com", False)
 """
 
 
+ADDRESS = {
+    "firstName": "Sam", "lastName": "Shopper", "streetAddress1": "1470 Pinewood Avenue",
+    "city": "PONTIAC", "postalCode": "48340", "country": "US", "countryArea": "MI",
+}
+
+
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
@@ -194,3 +200,47 @@ class Saleor:
         if not token:
             fail(f"could not log in {email}: {data}")
         return token
+
+    def ready_checkout(self, token: str, email: str, channel: str, quantity: int = 2):
+        """A checkout of the sample catalogue's dearest shippable product, with
+        addresses and the first shipping method: (checkout, product name, total)."""
+        from decimal import Decimal
+
+        products = self.saleor(
+            """query ($c: String) { products(first: 50, channel: $c) { edges { node { name
+               productType { isShippingRequired kind } variants {
+               id quantityAvailable(countryCode: US) pricing { price { gross { amount } } } } } } } }""",
+            {"c": channel}, token=token,
+        )
+        candidates = [
+            (Decimal(str(v["pricing"]["price"]["gross"]["amount"])), node["name"], v["id"])
+            for edge in products["data"]["products"]["edges"]
+            for node in [edge["node"]] for v in node["variants"] or []
+            if (v["quantityAvailable"] or 0) >= quantity and v["pricing"]
+            and node["productType"]["isShippingRequired"]
+            and node["productType"]["kind"] == "NORMAL"
+        ]
+        if not candidates:
+            fail("no purchasable product in the sample catalogue")
+        _price, name, variant_id = max(candidates)
+        created = self.saleor(
+            """mutation ($input: CheckoutCreateInput!) { checkoutCreate(input: $input) {
+               checkout { id shippingMethods { id name } } errors { field code message } } }""",
+            {"input": {"channel": channel, "email": email,
+                       "lines": [{"variantId": variant_id, "quantity": quantity}],
+                       "shippingAddress": ADDRESS, "billingAddress": ADDRESS}},
+            token=token,
+        )["data"]["checkoutCreate"]
+        if created["errors"]:
+            fail(f"checkoutCreate: {created['errors']}")
+        checkout = created["checkout"]
+        delivery = self.saleor(
+            """mutation ($id: ID!, $m: ID!) { checkoutDeliveryMethodUpdate(id: $id,
+               deliveryMethodId: $m) { checkout { totalPrice { gross { amount } } }
+               errors { message } } }""",
+            {"id": checkout["id"], "m": checkout["shippingMethods"][0]["id"]}, token=token,
+        )["data"]["checkoutDeliveryMethodUpdate"]
+        if delivery["errors"]:
+            fail(f"checkoutDeliveryMethodUpdate: {delivery['errors']}")
+        total = Decimal(str(delivery["checkout"]["totalPrice"]["gross"]["amount"]))
+        return checkout, name, total

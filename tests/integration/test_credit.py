@@ -778,3 +778,14 @@ def test_block_also_stops_order_create_from_checkout_by_an_app(
     assert payload["order"] is None
     assert [e["code"] for e in payload["errors"]] == ["GRAPHQL_ERROR"], result
     assert not Order.objects.exists()
+
+
+def test_the_audit_is_append_only(place, staff, order_total):
+    from django.db import IntegrityError, transaction
+
+    rule(staff, ruleType="ORDER_VALUE", action="WARN", currency="USD", threshold="1")
+    row = CreditAudit.objects.first()
+    for change in (lambda: CreditAudit.objects.filter(pk=row.pk).update(message="x"),
+                   lambda: CreditAudit.objects.filter(pk=row.pk).delete()):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            change()

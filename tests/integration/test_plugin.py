@@ -111,6 +111,7 @@ def test_migrations_created_the_ledger_tables_and_triggers(db):
         triggers = [row[0] for row in cursor.fetchall()]
     assert triggers == [
         "store_credit_account_no_delete",
+        "store_credit_credit_audit_append_only",
         "store_credit_entry_append_only",
         "store_credit_hold_no_delete",
         "store_credit_hold_resolves_once",
@@ -118,6 +119,13 @@ def test_migrations_created_the_ledger_tables_and_triggers(db):
         "store_credit_memo_append_only",
         "store_credit_memo_line_append_only",
     ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = "
+            "'store_credit_order_open_exposure_idx'"
+        )
+        [(index,)] = cursor.fetchall()
+    assert "order_order" in index and "(user_id, currency, created_at)" in index
 
 
 def test_endpoint_is_not_found_while_the_plugin_is_inactive(

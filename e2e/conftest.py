@@ -1,0 +1,183 @@
+"""End-to-end tests in real headless Chromium against a real Saleor server with the
+plugin (started here from SALEOR_PYTHON/SALEOR_SRC, like `make demo`).
+
+Staff screens run the way the Dashboard runs them: the plugin's companion App is
+installed from its manifest with Saleor's own `install_app` command, the extension
+URLs and per-extension access tokens come from Saleor's API, and `shell.html` plays
+the Dashboard's part (cross-origin iframe + AppBridge handshake).
+"""
+
+import http.server
+import os
+import sys
+import threading
+import urllib.parse
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHANNEL = "default-channel"
+API_PORT, SHELL_PORT = 8767, 8768
+HELD_EMAIL = "held@example.com"
+
+SETUP = """
+from saleor.account.models import User
+from saleor.channel.models import Channel
+from saleor.product.models import Product
+from saleor.site.models import SiteSettings
+user, _ = User.objects.get_or_create(email="%(held)s")
+user.is_active = True
+user.set_password("%(password)s")
+user.save()
+SiteSettings.objects.update(refund_reason_reference_type=None)
+Channel.objects.filter(slug="%(channel)s").update(
+    automatically_confirm_all_new_orders=False, allow_unpaid_orders=True)
+print("PRODUCTS=" + str(Product.objects.count()))
+"""
+APP_INSTALLED = """
+from saleor.app.models import App
+print("INSTALLED=" + str(App.objects.filter(identifier="saleor-store-credit", is_active=True).exists()))
+"""
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = []
+    if not os.environ.get("SALEOR_PYTHON"):
+        missing.append("SALEOR_PYTHON is not set (a Python that imports saleor 3.23)")
+    if not Path(CHROMIUM).exists():
+        missing.append(f"no Chromium at {CHROMIUM} (Debian package `chromium`)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("the Python package playwright is not installed")
+    if missing:
+        skip = pytest.mark.skip(reason="browser tests need a real Saleor: " + "; ".join(missing))
+        for item in items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def saleor():
+    from saleor_server import DEMO_PASSWORD, SETUP_USERS, Saleor
+
+    server = Saleor(database="saleor_store_credit_e2e", port=API_PORT)
+    server.install_plugin()
+    server.ensure_database()
+    server.migrate()
+    out = server.shell(SETUP_USERS + SETUP % {
+        "held": HELD_EMAIL, "password": DEMO_PASSWORD, "channel": CHANNEL})
+    if out.split("PRODUCTS=")[1].split()[0] == "0":
+        server.step("empty database: loading Saleor's sample catalogue (populatedb)")
+        server.manage("populatedb", "--withoutimages", "--skipsequencereset")
+        server.shell(SETUP % {"held": HELD_EMAIL, "password": DEMO_PASSWORD,
+                              "channel": CHANNEL})
+    server.start_api()
+    try:
+        server.password = DEMO_PASSWORD
+        server.staff_token = server.token("staff@example.com", DEMO_PASSWORD)
+        _configure(server)
+        yield server
+    finally:
+        server.stop()
+
+
+def _configure(server) -> None:
+    """What a merchant does: activate and configure the plugin, install the app."""
+    config = [{"name": "credit_management_channels", "value": "*"}]
+    result = server.saleor(
+        """mutation ($input: PluginUpdateInput!) { pluginUpdate(id: "saleor-store-credit",
+           input: $input) { errors { field message } } }""",
+        {"input": {"active": True, "configuration": config}}, token=server.staff_token,
+    )
+    assert result["data"]["pluginUpdate"]["errors"] == [], result
+    rules = server.store_credit("{ creditBlockingRules { ruleType } }",
+                                token=server.staff_token)["data"]["creditBlockingRules"]
+    if not any(r["ruleType"] == "ACCOUNT_ON_HOLD" for r in rules):
+        saved = server.store_credit(
+            """mutation { creditBlockingRuleSave(input: {name: "Accounts on hold",
+               ruleType: ACCOUNT_ON_HOLD, action: HOLD}) { errors { message } } }""",
+            token=server.staff_token,
+        )
+        assert saved["data"]["creditBlockingRuleSave"]["errors"] == [], saved
+    installed = server.shell(APP_INSTALLED)
+    if "INSTALLED=True" not in installed:
+        server.step("installing the companion app from its manifest (install_app)")
+        server.manage("install_app", "--activate",
+                      f"{server.url}/plugins/global/saleor-store-credit/app/manifest")
+
+
+@pytest.fixture(scope="session")
+def shell_url():
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(Path(__file__).parent))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", SHELL_PORT), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{SHELL_PORT}/shell.html"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="session")
+def extensions(saleor):
+    """The installed app's extensions as the Dashboard sees them: view -> (url, token)."""
+    data = saleor.saleor(
+        """{ apps(first: 20) { edges { node { identifier extensions {
+             label mount url accessToken } } } } }""", token=saleor.staff_token,
+    )
+    [app] = [e["node"] for e in data["data"]["apps"]["edges"]
+             if e["node"]["identifier"] == "saleor-store-credit"]
+    found = {}
+    for extension in app["extensions"]:
+        view = urllib.parse.parse_qs(urllib.parse.urlsplit(extension["url"]).query)["view"][0]
+        found[view] = extension
+    return found
+
+
+def open_extension(page, saleor, shell_url, extension, **params):
+    """Open an extension the way the Dashboard does; returns the app's frame."""
+    query = urllib.parse.urlencode({**params, "saleorApiUrl": f"{saleor.url}/graphql/"})
+    src = f"{saleor.url}{extension['url']}&{query}"
+    fragment = urllib.parse.urlencode(
+        {"src": src, "token": extension["accessToken"], "label": extension["label"]})
+    page.goto(f"{shell_url}#{fragment}")
+    return page.frame_locator("#app")

@@ -1,0 +1,107 @@
+"""Staff screens in the Saleor Dashboard, and the reference storefront page.
+
+Saleor's Dashboard takes UI from Apps only (App extensions, rendered in an iframe with
+the AppBridge handshake). The plugin therefore is its own smallest companion App: it
+serves an App manifest whose extensions point at static pages it also serves, and
+accepts the app-token registration Saleor sends on installation. The pages call the
+plugin API with the token the Dashboard hands them (a Saleor "thirdparty" JWT, which
+the plugin API accepts like Saleor's own API does, with the permissions the user and
+the app share). Install: Dashboard → Apps → Install external app → the manifest URL.
+"""
+
+import json
+import re
+from importlib import resources
+
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
+
+from . import __version__
+
+STATIC_DIRS = {"dashboard": "index.html", "storefront": "index.html"}
+CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+}
+_FILE = re.compile(r"^[a-z0-9_-]+\.(html|js|css)$")
+
+# (label, mount, view, permissions): where the screens appear in the Dashboard.
+EXTENSIONS = [
+    ("Store credit", "CUSTOMER_DETAILS_MORE_ACTIONS", "customer", ["MANAGE_USERS"]),
+    ("Store credit & credit hold", "ORDER_DETAILS_MORE_ACTIONS", "order", ["MANAGE_ORDERS"]),
+    ("Orders on credit hold", "NAVIGATION_ORDERS", "holds", ["MANAGE_ORDERS"]),
+    ("Credit limits & rules", "NAVIGATION_CUSTOMERS", "credit", ["MANAGE_USERS"]),
+    ("Reimbursement runs", "NAVIGATION_CUSTOMERS", "reimbursement",
+     ["MANAGE_USERS", "HANDLE_PAYMENTS"]),
+    ("Store credit webhooks", "NAVIGATION_CUSTOMERS", "webhooks", ["MANAGE_SETTINGS"]),
+]
+APP_PERMISSIONS = ["MANAGE_USERS", "MANAGE_ORDERS", "HANDLE_PAYMENTS", "MANAGE_SETTINGS",
+                   "MANAGE_GIFT_CARD"]
+
+
+def serve(request, base: str, path: str):
+    """Handle `/app/…`, `/dashboard/…` and `/storefront/…`; None for other paths."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return None
+    if parts[0] == "app" and len(parts) == 2:
+        if parts[1] == "manifest":
+            return _json(manifest(request, base))
+        if parts[1] == "register":
+            # Saleor POSTs {"auth_token": …} when the app is installed. The screens use
+            # the Dashboard's per-user token instead, so the app token is not kept.
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            return _json({"success": True})
+        return HttpResponseNotFound()
+    if parts[0] in STATIC_DIRS and len(parts) <= 2:
+        if len(parts) == 1 and not path.endswith("/"):
+            response = HttpResponse(status=301)
+            response["Location"] = request.path + "/"
+            return response
+        name = parts[1] if len(parts) == 2 else STATIC_DIRS[parts[0]]
+        return _static(parts[0], name)
+    return None
+
+
+def _static(folder: str, name: str):
+    if not _FILE.match(name):
+        return HttpResponseNotFound()
+    try:
+        body = resources.files(__package__).joinpath("static", folder, name).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return HttpResponseNotFound()
+    response = HttpResponse(body, content_type=CONTENT_TYPES[name.rsplit(".", 1)[1]])
+    response["Cache-Control"] = "no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def manifest(request, base: str) -> dict:
+    origin = request.build_absolute_uri("/").rstrip("/")
+    dashboard = f"{base}/dashboard/"
+    return {
+        "id": "saleor-store-credit",
+        "name": "Store credit",
+        "version": __version__,
+        "about": "Store credit, credit memos, credit limits and order holds, "
+        "reimbursement runs (served by the saleor-store-credit plugin).",
+        "permissions": APP_PERMISSIONS,
+        "appUrl": origin + dashboard,
+        "tokenTargetUrl": f"{origin}{base}/app/register",
+        "homepageUrl": origin + dashboard,
+        "supportUrl": origin + dashboard,
+        "dataPrivacy": "Data stays in this Saleor database.",
+        "extensions": [
+            {
+                "label": label, "mount": mount, "target": "APP_PAGE",
+                "url": f"{dashboard}?view={view}", "permissions": permissions,
+                "identifier": f"store-credit-{view}",
+            }
+            for label, mount, view, permissions in EXTENSIONS
+        ],
+    }
+
+
+def _json(payload) -> HttpResponse:
+    return HttpResponse(json.dumps(payload), content_type="application/json")

@@ -1,0 +1,65 @@
+"""The companion App manifest and the static staff/storefront pages the plugin serves."""
+
+import pytest
+
+from ._saleor import SKIP_REASON
+
+pytest.importorskip("saleor", reason=SKIP_REASON)
+
+from saleor.app.manifest_validations import clean_manifest_data  # noqa: E402
+
+from saleor_store_credit.ui import EXTENSIONS  # noqa: E402
+
+from .fixtures import STORE_CREDIT_API  # noqa: E402
+
+BASE = STORE_CREDIT_API.removesuffix("graphql/")
+
+
+def test_manifest_passes_saleors_own_validation(store_credit_plugin, client):
+    response = client.get(BASE + "app/manifest")
+    manifest = response.json()
+
+    clean_manifest_data(manifest)  # raises ValidationError on anything Saleor refuses
+
+    assert manifest["appUrl"] == f"http://testserver{BASE}dashboard/"
+    mounts = {(e["mount"], e["url"]) for e in manifest["extensions"]}
+    assert ("customer_details_more_actions", f"{BASE}dashboard/?view=customer") in mounts
+    assert ("order_details_more_actions", f"{BASE}dashboard/?view=order") in mounts
+    assert ("navigation_orders", f"{BASE}dashboard/?view=holds") in mounts
+    assert len(manifest["extensions"]) == len(EXTENSIONS)
+
+
+def test_token_registration_accepts_saleors_post_only(store_credit_plugin, client):
+    url = BASE + "app/register"
+    assert client.post(url, {"auth_token": "t"}, content_type="application/json").json() == {
+        "success": True
+    }
+    assert client.get(url).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "path, content_type",
+    [
+        ("dashboard/", "text/html"),
+        ("dashboard/app.js", "text/javascript"),
+        ("dashboard/style.css", "text/css"),
+        ("storefront/", "text/html"),
+        ("storefront/storefront.js", "text/javascript"),
+    ],
+)
+def test_static_pages_are_served(store_credit_plugin, client, path, content_type):
+    response = client.get(BASE + path)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(content_type)
+
+
+@pytest.mark.parametrize(
+    "path", ["dashboard/../plugin.py", "dashboard/x.py", "dashboard/missing.js", "nowhere/"]
+)
+def test_nothing_else_is_served(store_credit_plugin, client, path):
+    assert client.get(BASE + path).status_code == 404
+
+
+def test_dashboard_redirects_to_the_trailing_slash(store_credit_plugin, client):
+    response = client.get(BASE + "dashboard")
+    assert response.status_code == 301 and response["Location"].endswith("/dashboard/")
