@@ -1,4 +1,4 @@
-.PHONY: test smoke demo bench
+.PHONY: test smoke demo bench e2e
 
 # The one test command. Tier 2 runs when SALEOR_PYTHON (and SALEOR_SRC for a source
 # checkout) point at a Saleor 3.23 environment; see README.
@@ -17,3 +17,7 @@ demo:
 # Benchmarks against real Saleor and PostgreSQL (README "Benchmarks").
 bench:
 	bash bench/run
+
+# Browser tests only (also tier 3 of `make test` when SALEOR_PYTHON is set).
+e2e:
+	bash scripts/e2e

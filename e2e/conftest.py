@@ -40,9 +40,9 @@ Channel.objects.filter(slug="%(channel)s").update(
     automatically_confirm_all_new_orders=False, allow_unpaid_orders=True)
 print("PRODUCTS=" + str(Product.objects.count()))
 """
-APP_INSTALLED = """
+REMOVE_APP = """
 from saleor.app.models import App
-print("INSTALLED=" + str(App.objects.filter(identifier="saleor-store-credit", is_active=True).exists()))
+App.objects.filter(identifier="saleor-store-credit").delete()
 """
 
 
@@ -105,11 +105,11 @@ def _configure(server) -> None:
             token=server.staff_token,
         )
         assert saved["data"]["creditBlockingRuleSave"]["errors"] == [], saved
-    installed = server.shell(APP_INSTALLED)
-    if "INSTALLED=True" not in installed:
-        server.step("installing the companion app from its manifest (install_app)")
-        server.manage("install_app", "--activate",
-                      f"{server.url}/plugins/global/saleor-store-credit/app/manifest")
+    # a fresh install every run, so the app always has the current manifest
+    server.shell(REMOVE_APP)
+    server.step("installing the companion app from its manifest (install_app)")
+    server.manage("install_app", "--activate",
+                  f"{server.url}/plugins/global/saleor-store-credit/app/manifest")
 
 
 @pytest.fixture(scope="session")
@@ -161,22 +161,23 @@ def shot(page, name: str) -> None:
 def extensions(saleor):
     """The installed app's extensions as the Dashboard sees them: view -> (url, token)."""
     data = saleor.saleor(
-        """{ apps(first: 20) { edges { node { identifier extensions {
-             label mount url accessToken } } } } }""", token=saleor.staff_token,
+        """{ apps(first: 20) { edges { node { identifier appUrl extensions {
+             label mountName url accessToken } } } } }""", token=saleor.staff_token,
     )
+    assert "data" in data and data["data"], data
     [app] = [e["node"] for e in data["data"]["apps"]["edges"]
              if e["node"]["identifier"] == "saleor-store-credit"]
-    found = {}
-    for extension in app["extensions"]:
-        view = urllib.parse.parse_qs(urllib.parse.urlsplit(extension["url"]).query)["view"][0]
-        found[view] = extension
-    return found
+    return {
+        extension["url"].strip("/"): {**extension, "appUrl": app["appUrl"]}
+        for extension in app["extensions"]
+    }
 
 
 def open_extension(page, saleor, shell_url, extension, **params):
     """Open an extension the way the Dashboard does; returns the app's frame."""
+    # As the Dashboard does for an APP_PAGE extension: <appUrl> + <extension url> + context
     query = urllib.parse.urlencode({**params, "saleorApiUrl": f"{saleor.url}/graphql/"})
-    src = f"{saleor.url}{extension['url']}&{query}"
+    src = f"{extension['appUrl'].rstrip('/')}{extension['url']}?{query}"
     fragment = urllib.parse.urlencode(
         {"src": src, "token": extension["accessToken"], "label": extension["label"]})
     page.goto(f"{shell_url}#{fragment}")

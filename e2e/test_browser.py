@@ -10,11 +10,9 @@ from .conftest import CHANNEL, HELD_EMAIL, open_extension, shot
 
 def _customer_id(saleor, email: str) -> str:
     data = saleor.saleor(
-        """query ($s: String) { customers(first: 1, filter: {search: $s}) {
-             edges { node { id email } } } }""", {"s": email}, token=saleor.staff_token,
+        "query ($e: String) { user(email: $e) { id } }", {"e": email}, token=saleor.staff_token,
     )
-    [edge] = [e for e in data["data"]["customers"]["edges"] if e["node"]["email"] == email]
-    return edge["node"]["id"]
+    return data["data"]["user"]["id"]
 
 
 def _available(saleor, email: str) -> Decimal:
@@ -108,16 +106,22 @@ def test_staff_refunds_an_order_to_store_credit(page, saleor, shell_url, extensi
     app.locator("[data-testid=order-store-credit]").wait_for()
     form = app.locator("[data-testid=credit-memo-form]")
     line = order["lines"][0]
+    # a whole line is more than was paid (the rest of the order is on account): refused
     form.locator(f"[name='qty-{line['id']}']").fill("1")
     form.locator("[name=memoReason]").fill("Damaged in transit")
-    shot(page, "06-staff-credit-memo-form")
+    form.get_by_role("button", name="Refund to store credit").click()
+    app.locator(".error", has_text="REFUND_EXCEEDS_PAID").wait_for()
+    shot(page, "06-staff-credit-memo-refused-over-paid")
+    # a plain amount within what was paid
+    form.locator(f"[name='qty-{line['id']}']").fill("0")
+    form.locator("[name=memoAmount]").fill("10.00")
     form.get_by_role("button", name="Refund to store credit").click()
 
     success = app.locator(".success", has_text="to store credit")
     success.wait_for()
     refunded = _amount(success.inner_text())
     shot(page, "07-staff-credit-memo-done")
-    assert refunded > 0
+    assert refunded == Decimal("10.00")
     deadline = time.time() + 10
     while _available(saleor, "shopper@example.com") != before + refunded and time.time() < deadline:
         time.sleep(0.3)

@@ -24,6 +24,9 @@ CONTENT_TYPES = {
     "css": "text/css; charset=utf-8",
 }
 _FILE = re.compile(r"^[a-z0-9_-]+\.(html|js|css)$")
+# Extension pages are `dashboard/<view>`: the Dashboard joins an APP_PAGE extension's
+# relative URL onto the app URL, so the view travels in the path.
+VIEWS = ("customer", "order", "holds", "credit", "reimbursement", "webhooks")
 
 # (label, mount, view, permissions): where the screens appear in the Dashboard.
 EXTENSIONS = [
@@ -60,6 +63,8 @@ def serve(request, base: str, path: str):
             response["Location"] = request.path + "/"
             return response
         name = parts[1] if len(parts) == 2 else STATIC_DIRS[parts[0]]
+        if parts[0] == "dashboard" and name in VIEWS:
+            name = STATIC_DIRS["dashboard"]
         return _static(parts[0], name)
     return None
 
@@ -77,9 +82,19 @@ def _static(folder: str, name: str):
     return response
 
 
+def _origin(request) -> str:
+    """Saleor's PUBLIC_URL when set (as Saleor builds its own absolute URLs), else the
+    request's host. Behind Saleor's hardened HTTP client the Host header of the
+    manifest fetch can lose its port, so set PUBLIC_URL on non-standard ports."""
+    from django.conf import settings
+
+    public = getattr(settings, "PUBLIC_URL", None)
+    return (public or request.build_absolute_uri("/")).rstrip("/")
+
+
 def manifest(request, base: str) -> dict:
-    origin = request.build_absolute_uri("/").rstrip("/")
-    dashboard = f"{base}/dashboard/"
+    origin = _origin(request)
+    dashboard = f"{base}/dashboard"
     return {
         "id": "saleor-store-credit",
         "name": "Store credit",
@@ -87,15 +102,15 @@ def manifest(request, base: str) -> dict:
         "about": "Store credit, credit memos, credit limits and order holds, "
         "reimbursement runs (served by the saleor-store-credit plugin).",
         "permissions": APP_PERMISSIONS,
-        "appUrl": origin + dashboard,
+        "appUrl": origin + dashboard,  # extension pages: <appUrl>/<view>
         "tokenTargetUrl": f"{origin}{base}/app/register",
-        "homepageUrl": origin + dashboard,
-        "supportUrl": origin + dashboard,
+        "homepageUrl": f"{origin}{dashboard}/",
+        "supportUrl": f"{origin}{dashboard}/",
         "dataPrivacy": "Data stays in this Saleor database.",
         "extensions": [
             {
                 "label": label, "mount": mount, "target": "APP_PAGE",
-                "url": f"{dashboard}?view={view}", "permissions": permissions,
+                "url": f"/{view}", "permissions": permissions,
                 "identifier": f"store-credit-{view}",
             }
             for label, mount, view, permissions in EXTENSIONS

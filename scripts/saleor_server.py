@@ -83,6 +83,7 @@ class Saleor:
                     "CELERY_BROKER_URL", "redis://127.0.0.1:6379/7"
                 ),
                 "HTTP_IP_FILTER_ALLOW_LOOPBACK_IPS": "True",
+                "PUBLIC_URL": f"http://127.0.0.1:{port}",
             }
         )
         self.port = port

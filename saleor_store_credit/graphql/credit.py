@@ -651,7 +651,7 @@ class CreditBlockingRuleInput(graphene.InputObjectType):
     name = graphene.String(required=True)
     rule_type = CreditRuleType(required=True)
     action = CreditRuleAction(required=True)
-    scope = CreditRuleScope(default_value=RuleScope.ALL.value)
+    scope = CreditRuleScope(description="Default: ALL.")
     group_id = graphene.ID()
     customer_id = graphene.ID()
     currency = graphene.String(description="Required for money thresholds.")

@@ -21,11 +21,11 @@ def test_manifest_passes_saleors_own_validation(store_credit_plugin, client):
 
     clean_manifest_data(manifest)  # raises ValidationError on anything Saleor refuses
 
-    assert manifest["appUrl"] == f"http://testserver{BASE}dashboard/"
+    assert manifest["appUrl"] == f"http://testserver{BASE}dashboard"
     mounts = {(e["mount"], e["url"]) for e in manifest["extensions"]}
-    assert ("customer_details_more_actions", f"{BASE}dashboard/?view=customer") in mounts
-    assert ("order_details_more_actions", f"{BASE}dashboard/?view=order") in mounts
-    assert ("navigation_orders", f"{BASE}dashboard/?view=holds") in mounts
+    assert ("customer_details_more_actions", "/customer") in mounts
+    assert ("order_details_more_actions", "/order") in mounts
+    assert ("navigation_orders", "/holds") in mounts
     assert len(manifest["extensions"]) == len(EXTENSIONS)
 
 
@@ -41,6 +41,8 @@ def test_token_registration_accepts_saleors_post_only(store_credit_plugin, clien
     "path, content_type",
     [
         ("dashboard/", "text/html"),
+        ("dashboard/customer", "text/html"),
+        ("dashboard/holds", "text/html"),
         ("dashboard/app.js", "text/javascript"),
         ("dashboard/style.css", "text/css"),
         ("storefront/", "text/html"),
