@@ -15,7 +15,8 @@ from .fixtures import STORE_CREDIT_API  # noqa: E402
 BASE = STORE_CREDIT_API.removesuffix("graphql/")
 
 
-def test_manifest_passes_saleors_own_validation(store_credit_plugin, client):
+def test_manifest_passes_saleors_own_validation(store_credit_plugin, client, settings):
+    settings.PUBLIC_URL = None  # then the request's host
     response = client.get(BASE + "app/manifest")
     manifest = response.json()
 
@@ -27,6 +28,12 @@ def test_manifest_passes_saleors_own_validation(store_credit_plugin, client):
     assert ("order_details_more_actions", "/order") in mounts
     assert ("navigation_orders", "/holds") in mounts
     assert len(manifest["extensions"]) == len(EXTENSIONS)
+
+
+def test_manifest_uses_saleors_public_url(store_credit_plugin, client, settings):
+    settings.PUBLIC_URL = "https://shop.example.com"
+    manifest = client.get(BASE + "app/manifest").json()
+    assert manifest["tokenTargetUrl"] == f"https://shop.example.com{BASE}app/register"
 
 
 def test_token_registration_accepts_saleors_post_only(store_credit_plugin, client):
