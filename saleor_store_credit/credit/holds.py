@@ -313,10 +313,7 @@ def release(hold_id, *, actor: Actor, settings, manager, reason: str, review_dat
     from saleor.order import OrderStatus
     from saleor.order.models import Order
 
-    reason = (reason or "").strip()
-    if not reason:
-        raise StoreCreditError("A reason is required.", field="reason",
-                               code=StoreCreditErrorCode.REQUIRED)
+    reason = _required_reason(reason)
     key = audit.actor_key(actor)
     with transaction.atomic():
         hold = _lock_active(hold_id)
@@ -360,6 +357,14 @@ def release(hold_id, *, actor: Actor, settings, manager, reason: str, review_dat
     return hold
 
 
+def _required_reason(reason) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise StoreCreditError("A reason is required.", field="reason",
+                               code=StoreCreditErrorCode.REQUIRED)
+    return reason
+
+
 def _iso(value):
     return value.isoformat() if value else None
 
@@ -371,10 +376,7 @@ def reject(hold_id, *, actor: Actor, manager, reason: str, user=None, app=None) 
     from saleor.order.models import Order
     from saleor.site.models import Site
 
-    reason = (reason or "").strip()
-    if not reason:
-        raise StoreCreditError("A reason is required.", field="reason",
-                               code=StoreCreditErrorCode.REQUIRED)
+    reason = _required_reason(reason)
     with transaction.atomic():
         hold = _lock_active(hold_id)
         order = Order.objects.select_for_update().get(pk=hold.order_id)

@@ -60,6 +60,11 @@ def _gid(kind, pk):
     return relay.Node.to_global_id(kind, pk) if pk is not None else None
 
 
+def id_field(kind: str, attr: str, **kwargs):
+    """A global ID field read from a plain `<attr>` column (no foreign key needed)."""
+    return graphene.ID(resolver=lambda root, _info: _gid(kind, getattr(root, attr)), **kwargs)
+
+
 def _page(first):
     return max(0, min(first or 50, 200))
 
@@ -153,9 +158,9 @@ class CreditHoldReason(graphene.ObjectType):
 
 class OrderCreditHoldType(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
-    order_id = graphene.ID(required=True, description="Saleor Order ID.")
+    order_id = id_field("Order", "order_id", required=True, description="Saleor Order ID.")
     order_number = graphene.Int()
-    customer_id = graphene.ID()
+    customer_id = id_field("User", "user_id")
     customer_email = graphene.String()
     channel = graphene.String(required=True)
     total = money_field("order_total", required=True)
@@ -173,14 +178,6 @@ class OrderCreditHoldType(graphene.ObjectType):
     class Meta:
         name = "OrderCreditHold"
         interfaces = (relay.Node,)
-
-    @staticmethod
-    def resolve_order_id(root, _info):
-        return _gid("Order", root.order_id)
-
-    @staticmethod
-    def resolve_customer_id(root, _info):
-        return _gid("User", root.user_id)
 
     @staticmethod
     def resolve_customer_email(root, _info):
@@ -217,8 +214,8 @@ class OrderCreditHoldType(graphene.ObjectType):
 
 class CreditLimitAdjustmentType(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
-    customer_id = graphene.ID()
-    group_id = graphene.ID()
+    customer_id = id_field("User", "user_id")
+    group_id = id_field("CreditGroup", "group_id")
     currency = graphene.String(required=True)
     amount = graphene.Field(Money, description="Null when unlimited.")
     unlimited = graphene.Boolean(required=True)
@@ -240,14 +237,6 @@ class CreditLimitAdjustmentType(graphene.ObjectType):
         interfaces = (relay.Node,)
 
     @staticmethod
-    def resolve_customer_id(root, _info):
-        return _gid("User", root.user_id)
-
-    @staticmethod
-    def resolve_group_id(root, _info):
-        return _gid("CreditGroup", root.group_id)
-
-    @staticmethod
     def resolve_amount(root, _info):
         return None if root.amount is None else money(root.amount, root.currency)
 
@@ -266,8 +255,8 @@ class CreditBlockingRuleType(graphene.ObjectType):
     rule_type = CreditRuleType(required=True)
     action = CreditRuleAction(required=True)
     scope = CreditRuleScope(required=True)
-    group_id = graphene.ID()
-    customer_id = graphene.ID()
+    group_id = id_field("CreditGroup", "group_id")
+    customer_id = id_field("User", "user_id")
     currency = graphene.String(required=True)
     threshold = graphene.Field(Decimal)
     days = graphene.Int()
@@ -279,14 +268,6 @@ class CreditBlockingRuleType(graphene.ObjectType):
     class Meta:
         name = "CreditBlockingRule"
         interfaces = (relay.Node,)
-
-    @staticmethod
-    def resolve_group_id(root, _info):
-        return _gid("CreditGroup", root.group_id)
-
-    @staticmethod
-    def resolve_customer_id(root, _info):
-        return _gid("User", root.user_id)
 
     @staticmethod
     def resolve_excluded_customer_ids(root, _info):
@@ -302,22 +283,14 @@ class CreditAuditEvent(graphene.ObjectType):
     kind = CreditAuditKind(required=True)
     message = graphene.String(required=True)
     actor = graphene.Field(CreditActor, required=True)
-    order_id = graphene.ID()
-    customer_id = graphene.ID()
+    order_id = id_field("Order", "order_id")
+    customer_id = id_field("User", "user_id")
     data = graphene.JSONString(required=True)
     created_at = graphene.DateTime(required=True)
 
     @staticmethod
     def resolve_actor(root, _info):
         return CreditActor(type=root.actor_type, id=root.actor_id, label=root.actor_label)
-
-    @staticmethod
-    def resolve_order_id(root, _info):
-        return _gid("Order", root.order_id)
-
-    @staticmethod
-    def resolve_customer_id(root, _info):
-        return _gid("User", root.user_id)
 
 
 # --- queries ---------------------------------------------------------------------------

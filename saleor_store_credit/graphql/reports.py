@@ -7,9 +7,10 @@ from .auth import require
 from .types import Decimal
 
 
-class LiabilityRowType(graphene.ObjectType):
+class _Movements:
+    """The period's movements (reports.MOVEMENTS), shared by both row types."""
+
     currency = graphene.String(required=True)
-    opening = graphene.Field(Decimal, required=True)
     issued = graphene.Field(Decimal, required=True)
     refunded = graphene.Field(Decimal, required=True)
     reversed = graphene.Field(Decimal, required=True)
@@ -17,22 +18,18 @@ class LiabilityRowType(graphene.ObjectType):
     paid_out = graphene.Field(Decimal, required=True)
     expired = graphene.Field(Decimal, required=True)
     deducted = graphene.Field(Decimal, required=True)
+
+
+class LiabilityRowType(_Movements, graphene.ObjectType):
+    opening = graphene.Field(Decimal, required=True)
     closing = graphene.Field(Decimal, required=True)
 
     class Meta:
         name = "StoreCreditLiabilityRow"
 
 
-class ChannelMovementType(graphene.ObjectType):
-    currency = graphene.String(required=True)
+class ChannelMovementType(_Movements, graphene.ObjectType):
     channel = graphene.String(required=True, description="Empty: not tied to an order.")
-    issued = graphene.Field(Decimal, required=True)
-    refunded = graphene.Field(Decimal, required=True)
-    reversed = graphene.Field(Decimal, required=True)
-    spent = graphene.Field(Decimal, required=True)
-    paid_out = graphene.Field(Decimal, required=True)
-    expired = graphene.Field(Decimal, required=True)
-    deducted = graphene.Field(Decimal, required=True)
 
     class Meta:
         name = "StoreCreditChannelMovements"

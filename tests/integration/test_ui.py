@@ -72,3 +72,15 @@ def test_nothing_else_is_served(store_credit_plugin, client, path):
 def test_dashboard_redirects_to_the_trailing_slash(store_credit_plugin, client):
     response = client.get(BASE + "dashboard")
     assert response.status_code == 301 and response["Location"].endswith("/dashboard/")
+
+
+def test_the_published_schema_file_is_current():
+    """docs/schema.graphql (the SDL the UI pages are written against) matches the API."""
+    from pathlib import Path
+
+    from saleor_store_credit.graphql.schema import schema
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql"
+    assert published.read_text() == str(schema) + "\n", (
+        "regenerate docs/schema.graphql from saleor_store_credit.graphql.schema"
+    )
