@@ -188,3 +188,58 @@ def bench_idle_overhead(
         section = f"idle overhead {operation}"
         report(section, "extra queries", with_q - without_q, "", "<= 1")
         report(section, "latency ratio installed/absent", round(with_t / without_t, 3), "", "<= 1.03")
+
+
+def bench_credit_check_cost(
+    store_credit_plugin, checkout_ready_to_complete, checkout_delivery, customer_user,
+    user_api_client, report,
+):
+    """4. What credit management adds to checkoutComplete on a pay-later channel: the
+    customer's advisory lock, three rules (limit, overdue, order value) over their open
+    orders, the checkout reservation, and the re-check in order_created."""
+    from saleor.warehouse.models import Stock
+
+    from saleor_store_credit import conf
+    from saleor_store_credit.credit.models import BlockingRule, CreditLimit
+
+    Stock.objects.filter(
+        product_variant=checkout_ready_to_complete.lines.first().variant
+    ).update(quantity=1_000_000)
+    channel = checkout_ready_to_complete.channel
+    channel.allow_unpaid_orders = True
+    channel.save(update_fields=["allow_unpaid_orders"])
+    CreditLimit.objects.create(user=customer_user, currency="USD", amount=Decimal("10000000"))
+    BlockingRule.objects.create(name="limit", rule_type="limit_exceeded", action="hold")
+    BlockingRule.objects.create(name="overdue", rule_type="overdue_amount", action="hold",
+                                currency="USD", threshold=Decimal("1000000"), days=30)
+    BlockingRule.objects.create(name="big", rule_type="order_value", action="warn",
+                                currency="USD", threshold=Decimal("1000000"))
+
+    def configure(channels: str):
+        store_credit_plugin.configuration = [
+            item for item in store_credit_plugin.configuration
+            if item["name"] != conf.CREDIT_CHANNELS
+        ] + [{"name": conf.CREDIT_CHANNELS, "value": channels}]
+        store_credit_plugin.save()
+
+    samples = {"on": [], "off": []}
+
+    def complete(side):
+        configure("*" if side == "on" else "")
+        checkout = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
+        _total(checkout)
+        t, q, r = measure(lambda: user_api_client.post_graphql(
+            COMPLETE, {"id": gid("Checkout", checkout.pk)}))
+        _ok(r, "checkoutComplete")
+        samples[side].append((t, q))
+
+    complete("on"), complete("off")  # warm-up
+    samples = {"on": [], "off": []}
+    for round_no in range(IDLE_ROUNDS):
+        for side in ("on", "off") if round_no % 2 else ("off", "on"):
+            complete(side)
+    section = "credit check checkoutComplete"
+    report(section, "extra queries (on - off)",
+           median([q for _, q in samples["on"]]) - median([q for _, q in samples["off"]]))
+    report(section, "latency ratio on/off",
+           round(median([t for t, _ in samples["on"]]) / median([t for t, _ in samples["off"]]), 3))

@@ -97,13 +97,14 @@ def available_for(user, currency: str) -> Decimal:
     return account.available if account else Decimal(0)
 
 
-def left_to_pay(checkout: Checkout, manager, *, excluding=None) -> Decimal:
+def left_to_pay(checkout: Checkout, manager, *, excluding=None, fresh=False) -> Decimal:
     """Checkout total minus what other transactions already cover.
 
     Prices are recalculated only when Saleor's own price cache for the checkout has
     expired; otherwise the stored total is current (the storefront just computed it)
-    and recalculating would only repeat Saleor's work."""
-    if checkout.price_expiration and checkout.price_expiration > timezone.now():
+    and recalculating would only repeat Saleor's work. `fresh`: the caller knows Saleor
+    has just priced the checkout (e.g. during checkoutComplete)."""
+    if fresh or (checkout.price_expiration and checkout.price_expiration > timezone.now()):
         gift_cards = sum(
             (card.current_balance_amount for card in checkout.gift_cards.all()), Decimal(0)
         )

@@ -195,7 +195,7 @@ class StoreCreditPlugin(BasePlugin):
         ):
             from .credit import holds
 
-            holds.check_checkout(checkout_info, self.settings, plugins_manager())
+            holds.check_checkout(checkout_info, self.settings)
         return previous_value
 
     def order_created(self, order, previous_value, **_kwargs):
@@ -204,7 +204,7 @@ class StoreCreditPlugin(BasePlugin):
         ):
             from .credit import holds
 
-            holds.on_order_created(order, self.settings, plugins_manager())
+            holds.on_order_created(order, self.settings, plugins_manager)
         return previous_value
 
     def order_updated(self, order, previous_value, **_kwargs):
@@ -213,7 +213,7 @@ class StoreCreditPlugin(BasePlugin):
         ):
             from .credit import holds
 
-            holds.on_order_updated(order, self.settings, plugins_manager())
+            holds.on_order_updated(order, self.settings, plugins_manager)
         return previous_value
 
     def transaction_cancelation_requested(self, transaction_data, previous_value):

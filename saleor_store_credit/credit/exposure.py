@@ -102,12 +102,11 @@ def reservations_exposure(user_ids, currency: str, *, excluding_checkout=None, n
 def reserve(checkout_token, user_id, currency: str, amount: Decimal, now=None) -> None:
     """Record a checkout's exposure until its order exists (call under the lock)."""
     expires_at = (now or timezone.now()) + timedelta(minutes=RESERVATION_MINUTES)
-    CreditReservation.objects.update_or_create(
-        checkout_token=checkout_token,
-        defaults={
-            "user_id": user_id, "currency": currency, "amount": amount,
-            "expires_at": expires_at,
-        },
+    CreditReservation.objects.bulk_create(
+        [CreditReservation(checkout_token=checkout_token, user_id=user_id,
+                           currency=currency, amount=amount, expires_at=expires_at)],
+        update_conflicts=True, unique_fields=["checkout_token"],
+        update_fields=["user", "currency", "amount", "expires_at"],
     )
 
 

@@ -27,12 +27,11 @@ from . import exposure as exp
 from .models import (
     ACTIVE_HOLD_STATUSES,
     AuditKind,
-    BlockingRule,
     OrderHold,
     OrderHoldStatus,
     RuleAction,
 )
-from .rules import CUSTOMER_TEXT, NO_PAYMENT, Outcome, Subject, evaluate
+from .rules import CUSTOMER_TEXT, NO_PAYMENT, Outcome, Subject, active_rules, evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +39,6 @@ SYSTEM = Actor.system("credit management")
 HOLD_ITEM_ID = "saleor-store-credit.credit-hold"
 HOLD_ITEM_NAME = "Credit hold"
 METADATA_KEY = "store_credit.credit_hold"
-
-
-def _rules_exist() -> bool:
-    return BlockingRule.objects.filter(is_active=True).exists()
 
 
 def _payment_methods(transactions, payments) -> frozenset:
@@ -80,7 +75,7 @@ def order_subject(order) -> Subject:
     return _subject_for_user(
         order.user_id, order.currency,
         order_total=order.total_gross_amount,
-        payment_methods=_payment_methods(
+        payment_methods=lambda: _payment_methods(
             [i for i in order.payment_transactions.all() if i.app_identifier != HOLD_ITEM_ID],
             list(order.payments.filter(is_active=True)),
         ),
@@ -90,7 +85,7 @@ def order_subject(order) -> Subject:
 # --- block at checkout -------------------------------------------------------------------
 
 
-def check_checkout(checkout_info, settings, manager) -> None:
+def check_checkout(checkout_info, settings) -> None:
     """Refuse checkout completion when a block rule fires (ValidationError)."""
     from saleor.checkout.error_codes import (
         CheckoutErrorCode,
@@ -99,7 +94,10 @@ def check_checkout(checkout_info, settings, manager) -> None:
 
     from ..payments import left_to_pay
 
-    if not settings.credit_checks_in(checkout_info.channel.slug) or not _rules_exist():
+    if not settings.credit_checks_in(checkout_info.channel.slug):
+        return
+    rules = active_rules()
+    if not rules:
         return
     checkout = checkout_info.checkout
     user_id = checkout.user_id
@@ -107,15 +105,17 @@ def check_checkout(checkout_info, settings, manager) -> None:
         subject = _subject_for_user(
             user_id, checkout.currency,
             order_total=checkout.total_gross_amount,
-            pending_unpaid=left_to_pay(checkout, manager),
-            payment_methods=_payment_methods(
+            # checkoutComplete has just priced the checkout (fetch_checkout_data at
+            # saleor/checkout/complete_checkout.py:1718), so the stored total is current
+            pending_unpaid=left_to_pay(checkout, None, fresh=True),
+            payment_methods=lambda: _payment_methods(
                 list(checkout.payment_transactions.all()),
                 list(checkout.payments.filter(is_active=True)),
             ),
             checkout_token=checkout.token,
         )
         exp.lock_scope(user_id, subject.group_id)
-        outcome = evaluate(subject)
+        outcome = evaluate(subject, rules)
         blocked = outcome.with_action(RuleAction.BLOCK)
         if not blocked and user_id is not None and subject.pending_unpaid > 0:
             exp.reserve(checkout.token, user_id, checkout.currency, subject.pending_unpaid)
@@ -208,6 +208,7 @@ def _reason_types(outcome: Outcome) -> list[str]:
 
 
 def on_order_created(order, settings, manager) -> OrderHold | None:
+    """`manager`: a callable returning Saleor's PluginsManager (built only if needed)."""
     from saleor.order import OrderStatus
 
     channel = order.channel
@@ -220,7 +221,8 @@ def on_order_created(order, settings, manager) -> OrderHold | None:
         subject = order_subject(order)
         exp.lock_scope(order.user_id, subject.group_id)
         exp.drop_reservation(order.checkout_token or None)
-        outcome = evaluate(subject) if _rules_exist() else Outcome([], {})
+        rules = active_rules()
+        outcome = evaluate(subject, rules) if rules else Outcome([], {})
         stopping = outcome.with_action(RuleAction.HOLD, RuleAction.BLOCK)
         if holdable and stopping:
             hold = OrderHold.objects.create(
@@ -254,7 +256,7 @@ def on_order_created(order, settings, manager) -> OrderHold | None:
                 order_id=order.pk, user_id=order.user_id, data=_decision(outcome),
             )
     if holdable and hold is None:
-        confirm_order(order, manager)
+        confirm_order(order, manager())
     return hold
 
 
@@ -477,7 +479,8 @@ def active_hold_id(order_id):
 
 
 def on_order_updated(order, settings, manager) -> str | None:
-    """Re-check a held order after staff edit it (lines, shipping, discounts)."""
+    """Re-check a held order after staff edit it (lines, shipping, discounts).
+    `manager`: a callable returning Saleor's PluginsManager."""
     from saleor.order import OrderStatus
     from saleor.order.calculations import fetch_order_prices_if_expired
 
@@ -488,6 +491,7 @@ def on_order_updated(order, settings, manager) -> str | None:
     hold_id = active_hold_id(order.pk)
     if hold_id is None:
         return None
+    manager = manager()
     fetch_order_prices_if_expired(order, manager, None).get()  # edits defer repricing
     return recheck(hold_id, manager=manager, trigger="order edited")
 

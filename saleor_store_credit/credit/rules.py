@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Q
 from django.utils import timezone
 
 from ..errors import StoreCreditError, StoreCreditErrorCode
@@ -48,7 +47,8 @@ class Subject:
     # This order's unpaid part when it is not yet an order (a checkout); 0 once the
     # order exists, because open orders already include it.
     pending_unpaid: Decimal = Decimal(0)
-    payment_methods: frozenset = frozenset()
+    # a frozenset, or a callable returning one (looked up only if a rule needs it)
+    payment_methods: object = frozenset()
     checkout_token: object = None
     now: object = None
 
@@ -89,19 +89,27 @@ class Outcome:
         return "; ".join(r.message for r in self.reasons)
 
 
-def applicable_rules(subject: Subject) -> list[BlockingRule]:
-    scope = Q(scope=RuleScope.ALL)
-    if subject.group_id is not None:
-        scope |= Q(scope=RuleScope.GROUP, group_id=subject.group_id)
-    if subject.user_id is not None:
-        scope |= Q(scope=RuleScope.CUSTOMER, user_id=subject.user_id)
+def active_rules() -> list[BlockingRule]:
+    return list(BlockingRule.objects.filter(is_active=True))
+
+
+def _matches(rule: BlockingRule, s: Subject) -> bool:
+    if rule.currency and rule.currency != s.currency:
+        return False
+    if rule.scope == RuleScope.GROUP and (s.group_id is None or rule.group_id != s.group_id):
+        return False
+    if rule.scope == RuleScope.CUSTOMER and (s.user_id is None or rule.user_id != s.user_id):
+        return False
+    if s.user_id is not None and s.user_id in (rule.excluded_user_ids or []):
+        return False
+    return s.group_id is None or s.group_id not in (rule.excluded_group_ids or [])
+
+
+def applicable_rules(subject: Subject, rules=None) -> list[BlockingRule]:
+    """Of the active rules (`rules`, else read now), those that apply to the subject."""
     candidates = [
-        rule
-        for rule in BlockingRule.objects.filter(scope, is_active=True).filter(
-            Q(currency="") | Q(currency=subject.currency)
-        )
-        if subject.user_id not in (rule.excluded_user_ids or [])
-        and (subject.group_id is None or subject.group_id not in (rule.excluded_group_ids or []))
+        rule for rule in (active_rules() if rules is None else rules)
+        if rule.is_active and _matches(rule, subject)
     ]
     best: dict[str, int] = {}
     for rule in candidates:
@@ -252,6 +260,8 @@ def _check(rule: BlockingRule, s: Subject, f: _Figures) -> Reason | None:
             return reason("The customer's account is on hold.")
     elif kind == RuleType.PAYMENT_METHOD:
         wanted = {str(m).strip().lower() for m in rule.payment_methods or []}
+        if callable(s.payment_methods):
+            s.payment_methods = s.payment_methods()
         matched = sorted(wanted & s.payment_methods)
         if matched:
             return reason(
@@ -260,11 +270,11 @@ def _check(rule: BlockingRule, s: Subject, f: _Figures) -> Reason | None:
     return None
 
 
-def evaluate(subject: Subject) -> Outcome:
+def evaluate(subject: Subject, rules=None) -> Outcome:
     subject.now = subject.now or timezone.now()
     figures = _Figures(subject)
     reasons = [
-        found for rule in applicable_rules(subject)
+        found for rule in applicable_rules(subject, rules)
         if (found := _check(rule, subject, figures)) is not None
     ]
     return Outcome(reasons, figures.as_dict())
