@@ -161,14 +161,17 @@ def shot(page, name: str) -> None:
 def extensions(saleor):
     """The installed app's extensions as the Dashboard sees them: view -> (url, token)."""
     data = saleor.saleor(
-        """{ apps(first: 20) { edges { node { identifier appUrl extensions {
-             label mountName url accessToken } } } } }""", token=saleor.staff_token,
+        """{ apps(first: 20) { edges { node { id identifier appUrl accessToken extensions {
+             label mountName url } } } } }""", token=saleor.staff_token,
     )
     assert "data" in data and data["data"], data
     [app] = [e["node"] for e in data["data"]["apps"]["edges"]
              if e["node"]["identifier"] == "saleor-store-credit"]
     return {
-        extension["url"].strip("/"): {**extension, "appUrl": app["appUrl"]}
+        extension["url"].strip("/"): {
+            **extension, "appUrl": app["appUrl"], "appId": app["id"],
+            "accessToken": app["accessToken"],
+        }
         for extension in app["extensions"]
     }
 
@@ -176,7 +179,10 @@ def extensions(saleor):
 def open_extension(page, saleor, shell_url, extension, **params):
     """Open an extension the way the Dashboard does; returns the app's frame."""
     # As the Dashboard does for an APP_PAGE extension: <appUrl> + <extension url> + context
-    query = urllib.parse.urlencode({**params, "saleorApiUrl": f"{saleor.url}/graphql/"})
+    query = urllib.parse.urlencode({
+        **params, "domain": urllib.parse.urlsplit(saleor.url).netloc,
+        "saleorApiUrl": f"{saleor.url}/graphql/", "id": extension["appId"], "theme": "light",
+    })
     src = f"{extension['appUrl'].rstrip('/')}{extension['url']}?{query}"
     fragment = urllib.parse.urlencode(
         {"src": src, "token": extension["accessToken"], "label": extension["label"]})

@@ -148,7 +148,7 @@ def test_staff_releases_a_held_order(page, saleor, shell_url, extensions):
     row = app.locator("[data-testid=hold-row]", has_text=f"{number}")
     row.wait_for()
     shot(page, "08-staff-held-orders")
-    page.once("dialog", lambda dialog: dialog.accept("Customer paid the overdue invoice"))
+    row.locator("[name=holdReason]").fill("Customer paid the overdue invoice")
     row.get_by_role("button", name=re.compile("Release")).click()
     app.locator("[data-testid=hold-row]", has_text=f"{number}").wait_for(state="detached")
     shot(page, "09-staff-held-order-released")

@@ -455,12 +455,16 @@
         navLink("order", x.orderNumber != null ? `#${x.orderNumber}` : "Order", { orderId: x.orderId }),
         x.customerEmail ? navLink("customer", x.customerEmail, { customerId: x.customerId }) : "—",
         x.channel, money(x.total), reasonsList(x.reasons), age(x.createdAt), badge(x.status),
-        x.active ? actions(btn("Release", (ev) => resolve(ev.currentTarget, x, true), "primary", { "data-testid": "release" }),
-          btn("Reject", (ev) => resolve(ev.currentTarget, x, false), "danger", { "data-testid": "reject" })) : ""])), "No held orders.");
+        x.active ? rowActions(x) : ""])), "No held orders.");
     }
-    function resolve(el, x, release) {
-      const reason = window.prompt(`Reason for ${release ? "releasing" : "rejecting"} order #${x.orderNumber ?? ""}:`);
-      if (reason === null) return;
+    // No prompt(): the Dashboard's app iframe is sandboxed without allow-modals.
+    function rowActions(x) {
+      const reason = input("holdReason", { placeholder: "Reason", "aria-label": "Reason" });
+      return actions(reason,
+        btn("Release", (ev) => resolve(ev.currentTarget, x, true, reason.value.trim()), "primary", { "data-testid": "release" }),
+        btn("Reject", (ev) => resolve(ev.currentTarget, x, false, reason.value.trim()), "danger", { "data-testid": "reject" }));
+    }
+    function resolve(el, x, release, reason) {
       act(msg, el, async () => {
         const p = release ? await mutate(M.release, { id: x.id, reason, reviewDate: null }) : await mutate(M.reject, { id: x.id, reason });
         await success(msg, `Order #${x.orderNumber ?? ""}: ${p.hold ? p.hold.status : "updated"}`, load);
@@ -515,10 +519,14 @@
         actions(btn(r.isActive ? "Disable" : "Enable", (ev) => act(rMsg, ev.currentTarget, async () => {
           await mutate(M.ruleSave, { id: r.id, input: ruleInput(r, { isActive: !r.isActive }) });
           await success(rMsg, `Rule ${r.isActive ? "disabled" : "enabled"}`, loadRules);
-        })), btn("Delete", (ev) => window.confirm(`Delete rule "${r.name}"?`) && act(rMsg, ev.currentTarget, async () => {
-          await mutate(M.ruleDelete, { id: r.id });
-          await success(rMsg, "Rule deleted", loadRules);
-        }), "danger"))])), "No blocking rules.");
+        })), btn("Delete", (ev) => { // two clicks instead of confirm() (sandboxed iframe)
+          const b = ev.currentTarget;
+          if (b.dataset.armed !== "1") { b.dataset.armed = "1"; b.textContent = "Click again to delete"; return; }
+          act(rMsg, b, async () => {
+            await mutate(M.ruleDelete, { id: r.id });
+            await success(rMsg, "Rule deleted", loadRules);
+          });
+        }, "danger"))])), "No blocking rules.");
     }
     function ruleForm() {
       const gOpts = groups.map((g) => [g.id, g.name]);
