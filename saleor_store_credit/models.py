@@ -213,6 +213,8 @@ class IdempotencyRecord(models.Model):
     payout = models.ForeignKey(
         "Payout", null=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Results that may outlive no customer (credit management): "<kind>:<pk>", no FK.
+    result_ref = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

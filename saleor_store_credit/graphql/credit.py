@@ -562,6 +562,7 @@ class CreditLimitSet(BaseStoreCreditMutation):
 
     class Arguments:
         input = CreditLimitInput(required=True)
+        idempotency_key = graphene.String()
 
     class Meta:
         description = (
@@ -570,12 +571,14 @@ class CreditLimitSet(BaseStoreCreditMutation):
         )
 
     @classmethod
-    def perform(cls, _root, info, input):
+    def perform(cls, _root, info, input, idempotency_key=None):
         require(info.context, CUSTOMERS)
-        row = limits.set_limit_directly(
-            actor=actor_for(info.context), settings=info.context.store_credit_settings,
-            **_limit_values(input),
-        )
+        values = _limit_values(input)
+        row = _once(idempotency_key, "credit_limit_set", dict(input), lambda: (
+            limits.set_limit_directly(
+                actor=actor_for(info.context),
+                settings=info.context.store_credit_settings, **values,
+            )))
         return cls(adjustment=row, errors=[])
 
 
@@ -584,14 +587,17 @@ class CreditLimitAdjustmentCreate(BaseStoreCreditMutation):
 
     class Arguments:
         input = CreditLimitInput(required=True)
+        idempotency_key = graphene.String()
 
     class Meta:
         description = "Draft a limit adjustment (permanent or temporary) (MANAGE_USERS)."
 
     @classmethod
-    def perform(cls, _root, info, input):
+    def perform(cls, _root, info, input, idempotency_key=None):
         require(info.context, CUSTOMERS)
-        row = limits.create_adjustment(actor=actor_for(info.context), **_limit_values(input))
+        values = _limit_values(input)
+        row = _once(idempotency_key, "credit_limit_adjustment_create", dict(input), lambda: (
+            limits.create_adjustment(actor=actor_for(info.context), **values)))
         return cls(adjustment=row, errors=[])
 
 
@@ -601,6 +607,7 @@ class CreditLimitAdjustmentUpdateStatus(BaseStoreCreditMutation):
     class Arguments:
         id = graphene.ID(required=True)
         action = CreditAdjustmentAction(required=True)
+        idempotency_key = graphene.String()
 
     class Meta:
         description = (
@@ -609,14 +616,15 @@ class CreditLimitAdjustmentUpdateStatus(BaseStoreCreditMutation):
         )
 
     @classmethod
-    def perform(cls, _root, info, id, action):
+    def perform(cls, _root, info, id, action, idempotency_key=None):
         require(info.context, CUSTOMERS)
         row = get_by_global_id(LimitAdjustment, id, type_name="CreditLimitAdjustment",
                                what="Limit adjustment")
-        row = limits.advance_adjustment(
-            row.pk, action, actor=actor_for(info.context),
-            settings=info.context.store_credit_settings,
-        )
+        row = _once(idempotency_key, "credit_limit_adjustment_status",
+                    {"id": id, "action": action}, lambda: limits.advance_adjustment(
+                        row.pk, action, actor=actor_for(info.context),
+                        settings=info.context.store_credit_settings,
+                    ))
         return cls(adjustment=row, errors=[])
 
 
@@ -718,6 +726,13 @@ class CreditBlockingRuleDelete(BaseStoreCreditMutation):
         return cls(deleted_id=id, errors=[])
 
 
+def _once(key, operation: str, params: dict, work):
+    """Run a staff decision at most once per client idempotency key (replay: first result)."""
+    from ..ledger.idempotency import run_idempotent
+
+    return run_idempotent(key, operation, params, work)
+
+
 def _staff(info):
     context = info.context
     return {"user": getattr(context, "user", None), "app": getattr(context, "app", None)}
@@ -730,6 +745,7 @@ class OrderCreditHoldRelease(BaseStoreCreditMutation):
         id = graphene.ID(required=True, description="OrderCreditHold or Order ID.")
         reason = graphene.String(required=True)
         review_date = graphene.Date()
+        idempotency_key = graphene.String()
 
     class Meta:
         description = (
@@ -739,12 +755,17 @@ class OrderCreditHoldRelease(BaseStoreCreditMutation):
         )
 
     @classmethod
-    def perform(cls, _root, info, id, reason, review_date=None):
+    def perform(cls, _root, info, id, reason, review_date=None, idempotency_key=None):
         require(info.context, ORDERS)
-        hold = holds.release(
-            _hold(id).pk, actor=actor_for(info.context),
-            settings=info.context.store_credit_settings, manager=plugins_manager(),
-            reason=reason, review_date=review_date, **_staff(info),
+        hold_id = _hold(id).pk
+        hold = _once(
+            idempotency_key, "order_credit_hold_release",
+            {"id": hold_id, "reason": reason, "review_date": review_date},
+            lambda: holds.release(
+                hold_id, actor=actor_for(info.context),
+                settings=info.context.store_credit_settings, manager=plugins_manager(),
+                reason=reason, review_date=review_date, **_staff(info),
+            ),
         )
         hold.refresh_from_db()
         return cls(hold=hold, errors=[])
@@ -756,16 +777,21 @@ class OrderCreditHoldReject(BaseStoreCreditMutation):
     class Arguments:
         id = graphene.ID(required=True, description="OrderCreditHold or Order ID.")
         reason = graphene.String(required=True)
+        idempotency_key = graphene.String()
 
     class Meta:
         description = "Reject a held order: Saleor cancels it (MANAGE_ORDERS)."
 
     @classmethod
-    def perform(cls, _root, info, id, reason):
+    def perform(cls, _root, info, id, reason, idempotency_key=None):
         require(info.context, ORDERS)
-        hold = holds.reject(
-            _hold(id).pk, actor=actor_for(info.context), manager=plugins_manager(),
-            reason=reason, **_staff(info),
+        hold_id = _hold(id).pk
+        hold = _once(
+            idempotency_key, "order_credit_hold_reject", {"id": hold_id, "reason": reason},
+            lambda: holds.reject(
+                hold_id, actor=actor_for(info.context), manager=plugins_manager(),
+                reason=reason, **_staff(info),
+            ),
         )
         hold.refresh_from_db()
         return cls(hold=hold, errors=[])

@@ -18,6 +18,8 @@ from ..models import (
     Entry,
     Hold,
     IdempotencyRecord,
+    LimitAdjustment,
+    OrderHold,
     Payout,
     ReimbursementRun,
 )
@@ -32,6 +34,9 @@ _RESULT_FIELDS = {
     ReimbursementRun: "reimbursement_run",
     Payout: "payout",
 }
+# Results remembered by reference (`result_ref`): rows a foreign key must not pin.
+_RESULT_REFS = {LimitAdjustment: "limit_adjustment", OrderHold: "order_hold"}
+_REF_MODELS = {name: model for model, name in _RESULT_REFS.items()}
 
 
 def fingerprint(operation: str, params: dict) -> str:
@@ -52,6 +57,9 @@ def _replay(record: IdempotencyRecord, operation: str, digest: str):
     for field in _RESULT_FIELDS.values():
         if getattr(record, f"{field}_id"):
             return getattr(record, field)
+    if record.result_ref:
+        name, pk = record.result_ref.split(":", 1)
+        return _REF_MODELS[name].objects.get(pk=int(pk))
     raise AssertionError(f"idempotency record {record.pk} remembers no result")
 
 
@@ -79,11 +87,13 @@ def run_idempotent(
     try:
         with transaction.atomic():
             result = work()
+            remembered = (
+                {"result_ref": f"{_RESULT_REFS[type(result)]}:{result.pk}"}
+                if type(result) in _RESULT_REFS
+                else {_RESULT_FIELDS[type(result)]: result}
+            )
             IdempotencyRecord.objects.create(
-                key=key,
-                operation=operation,
-                fingerprint=digest,
-                **{_RESULT_FIELDS[type(result)]: result},
+                key=key, operation=operation, fingerprint=digest, **remembered
             )
             return result
     except IntegrityError as exc:

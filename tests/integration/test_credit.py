@@ -789,3 +789,33 @@ def test_the_audit_is_append_only(place, staff, order_total):
                    lambda: CreditAudit.objects.filter(pk=row.pk).delete()):
         with pytest.raises(IntegrityError), transaction.atomic():
             change()
+
+
+def test_staff_decisions_take_idempotency_keys(place, staff, customer_user, order_total):
+    order = _place_with_rule(place, staff, customer_user, order_total, "ORDER_VALUE")
+    release = """mutation ($id: ID!, $reason: String!, $key: String) {
+      orderCreditHoldRelease(id: $id, reason: $reason, idempotencyKey: $key) {
+        hold { id status } errors { field code } } }"""
+    variables = {"id": gid("Order", order.pk), "reason": "paid", "key": "release-1"}
+
+    first = ok(staff.query(release, variables), "orderCreditHoldRelease")
+    replay = ok(staff.query(release, variables), "orderCreditHoldRelease")  # no ORDER_NOT_HELD
+    reused = staff.query(release, {**variables, "reason": "other"})
+
+    assert first["hold"] == replay["hold"] and first["hold"]["status"] == "RELEASED"
+    assert reused["data"]["orderCreditHoldRelease"]["errors"] == [
+        {"field": "idempotencyKey", "code": "IDEMPOTENCY_KEY_REUSED"}
+    ]
+    assert CreditAudit.objects.filter(kind="order_released").count() == 1
+    order.refresh_from_db()
+    assert order.events.filter(type=OrderEvents.CONFIRMED).count() == 1
+
+    limit = {"input": {"customerId": gid("User", customer_user.pk), "currency": "USD",
+                       "amount": "50"}}
+    query = LIMIT_SET.replace("($input: CreditLimitInput!)",
+                              "($input: CreditLimitInput!, $key: String)").replace(
+        "creditLimitSet(input: $input)", "creditLimitSet(input: $input, idempotencyKey: $key)")
+    a = ok(staff.query(query, {**limit, "key": "limit-1"}), "creditLimitSet")
+    b = ok(staff.query(query, {**limit, "key": "limit-1"}), "creditLimitSet")
+    assert a["adjustment"]["id"] == b["adjustment"]["id"]
+    assert CreditAudit.objects.filter(kind="limit_changed").count() == 1
