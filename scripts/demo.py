@@ -176,13 +176,7 @@ def scenario(saleor: Saleor, app_token: str) -> int:
     check(after_refund == start_balance + Decimal("10.00"), f"balance restored to {after_refund}")
 
     saleor.step("an abandoned checkout's reservation is released by the Celery sweeper")
-    second = saleor.saleor(
-        """mutation ($input: CheckoutCreateInput!) { checkoutCreate(input: $input) {
-           checkout { id } errors { message } } }""",
-        {"input": {"channel": CHANNEL, "email": "shopper@example.com",
-                   "lines": [{"variantId": variant_id, "quantity": 1}]}},
-        token=shopper,
-    )["data"]["checkoutCreate"]["checkout"]
+    second, _, _ = saleor.ready_checkout(shopper, "shopper@example.com", CHANNEL, quantity=1)
     saleor.store_credit(
         'mutation ($id: ID!) { checkoutStoreCreditApply(checkoutId: $id, amount: "1.00") { errors { code } } }',
         {"id": second["id"]}, token=shopper,
