@@ -59,8 +59,10 @@ def _payment_methods(transactions, payments) -> frozenset:
     return frozenset(names)
 
 
-def _subject_for_user(user_id, currency, **kwargs) -> Subject:
-    profile = exp.profile_for(user_id)
+def customer_subject(user_id, currency, *, profile=..., **kwargs) -> Subject:
+    """A customer's credit subject; `profile`: their CreditProfile (or None) if loaded."""
+    if profile is ...:
+        profile = exp.profile_for(user_id)
     return Subject(
         user_id=user_id,
         group_id=profile.group_id if profile else None,
@@ -72,7 +74,7 @@ def _subject_for_user(user_id, currency, **kwargs) -> Subject:
 
 def order_subject(order) -> Subject:
     """The order as it stands; its unpaid part is already in the open-order exposure."""
-    return _subject_for_user(
+    return customer_subject(
         order.user_id, order.currency,
         order_total=order.total_gross_amount,
         payment_methods=lambda: _payment_methods(
@@ -102,7 +104,7 @@ def check_checkout(checkout_info, settings) -> None:
     checkout = checkout_info.checkout
     user_id = checkout.user_id
     with transaction.atomic():
-        subject = _subject_for_user(
+        subject = customer_subject(
             user_id, checkout.currency,
             order_total=checkout.total_gross_amount,
             # checkoutComplete has just priced the checkout (fetch_checkout_data at

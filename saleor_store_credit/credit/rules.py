@@ -117,7 +117,7 @@ def applicable_rules(subject: Subject, rules=None) -> list[BlockingRule]:
     return [rule for rule in candidates if SCOPE_RANK[rule.scope] == best[rule.rule_type]]
 
 
-class _Figures:
+class Figures:
     """Exposure and limits, computed once and only when a rule needs them."""
 
     def __init__(self, subject: Subject):
@@ -200,7 +200,7 @@ def _money(amount: Decimal, currency: str) -> str:
     return f"{amount.quantize(quantum(currency))} {currency}"
 
 
-def _check(rule: BlockingRule, s: Subject, f: _Figures) -> Reason | None:
+def _check(rule: BlockingRule, s: Subject, f: Figures) -> Reason | None:
     cur = s.currency
 
     def reason(message, **values):
@@ -272,7 +272,7 @@ def _check(rule: BlockingRule, s: Subject, f: _Figures) -> Reason | None:
 
 def evaluate(subject: Subject, rules=None) -> Outcome:
     subject.now = subject.now or timezone.now()
-    figures = _Figures(subject)
+    figures = Figures(subject)
     reasons = [
         found for rule in applicable_rules(subject, rules)
         if (found := _check(rule, subject, figures)) is not None

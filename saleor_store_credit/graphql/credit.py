@@ -31,11 +31,20 @@ from ..credit.models import (
     RuleType,
 )
 from ..errors import NotFound
+from ..ledger.idempotency import run_idempotent
 from ..money import normalize_currency
 from ..plugin import plugins_manager
 from .auth import actor_for, require
 from .mutations.base import BaseStoreCreditMutation, decode_user_id, get_by_global_id
-from .types import Decimal, Money, StoreCreditActorType, money, money_field
+from .types import (
+    Decimal,
+    Money,
+    StoreCreditActorType,
+    global_id,
+    id_field,
+    money,
+    money_field,
+)
 
 CUSTOMERS = [AccountPermissions.MANAGE_USERS]
 ORDERS = [OrderPermissions.MANAGE_ORDERS]
@@ -56,13 +65,6 @@ CreditAdjustmentAction = graphene.Enum(
 )
 
 
-def _gid(kind, pk):
-    return relay.Node.to_global_id(kind, pk) if pk is not None else None
-
-
-def id_field(kind: str, attr: str, **kwargs):
-    """A global ID field read from a plain `<attr>` column (no foreign key needed)."""
-    return graphene.ID(resolver=lambda root, _info: _gid(kind, getattr(root, attr)), **kwargs)
 
 
 def _page(first):
@@ -112,7 +114,7 @@ class CreditGroupType(graphene.ObjectType):
 
     @staticmethod
     def resolve_member_ids(root, _info):
-        return [_gid("User", p.user_id) for p in root.profiles.order_by("user_id")]
+        return [global_id("User", p.user_id) for p in root.profiles.order_by("user_id")]
 
     @staticmethod
     def resolve_member_emails(root, _info):
@@ -271,11 +273,11 @@ class CreditBlockingRuleType(graphene.ObjectType):
 
     @staticmethod
     def resolve_excluded_customer_ids(root, _info):
-        return [_gid("User", pk) for pk in root.excluded_user_ids]
+        return [global_id("User", pk) for pk in root.excluded_user_ids]
 
     @staticmethod
     def resolve_excluded_group_ids(root, _info):
-        return [_gid("CreditGroup", pk) for pk in root.excluded_group_ids]
+        return [global_id("CreditGroup", pk) for pk in root.excluded_group_ids]
 
 
 class CreditAuditEvent(graphene.ObjectType):
@@ -296,24 +298,22 @@ class CreditAuditEvent(graphene.ObjectType):
 # --- queries ---------------------------------------------------------------------------
 
 
-def _group(global_id, field="groupId"):
-    return get_by_global_id(CreditGroup, global_id, type_name="CreditGroup",
+def _group(value, field="groupId"):
+    return get_by_global_id(CreditGroup, value, type_name="CreditGroup",
                             what="Credit group", field=field)
 
 
 def resolve_customer_credit(info, customer_id, currency):
-    from ..credit.rules import Subject, _Figures
+    from ..credit.rules import Figures
 
     require(info.context, CUSTOMERS)
     user = decode_user_id(customer_id)
     currency = normalize_currency(currency)
     profile = profile_for(user.pk)
-    subject = Subject(
-        user_id=user.pk, group_id=profile.group_id if profile else None,
-        on_hold=bool(profile and profile.on_hold), currency=currency,
-        order_total=DecimalValue(0), now=timezone.now(),
+    subject = holds.customer_subject(
+        user.pk, currency, profile=profile, order_total=DecimalValue(0), now=timezone.now()
     )
-    figures = _Figures(subject)
+    figures = Figures(subject)
     headroom = [limit.amount - exposure for _who, exposure, limit in figures.checks()]
     in_group = subject.group_id is not None
     return CustomerCredit(
@@ -353,12 +353,12 @@ def resolve_holds(info, status=None, active=None, reason=None, customer_id=None,
     return list(qs[: _page(first)])
 
 
-def _hold(global_id) -> OrderHold:
+def _hold(value) -> OrderHold:
     """An OrderCreditHold ID, or a Saleor Order ID (its active, else latest, hold)."""
     from uuid import UUID
 
     try:
-        kind, pk = relay.Node.from_global_id(global_id)
+        kind, pk = relay.Node.from_global_id(value)
         if kind == "OrderCreditHold":
             return OrderHold.objects.get(pk=int(pk))
         if kind == "Order":
@@ -574,7 +574,7 @@ class CreditLimitSet(BaseStoreCreditMutation):
     def perform(cls, _root, info, input, idempotency_key=None):
         require(info.context, CUSTOMERS)
         values = _limit_values(input)
-        row = _once(idempotency_key, "credit_limit_set", dict(input), lambda: (
+        row = run_idempotent(idempotency_key, "credit_limit_set", dict(input), lambda: (
             limits.set_limit_directly(
                 actor=actor_for(info.context),
                 settings=info.context.store_credit_settings, **values,
@@ -596,7 +596,7 @@ class CreditLimitAdjustmentCreate(BaseStoreCreditMutation):
     def perform(cls, _root, info, input, idempotency_key=None):
         require(info.context, CUSTOMERS)
         values = _limit_values(input)
-        row = _once(idempotency_key, "credit_limit_adjustment_create", dict(input), lambda: (
+        row = run_idempotent(idempotency_key, "credit_limit_adjustment_create", dict(input), lambda: (
             limits.create_adjustment(actor=actor_for(info.context), **values)))
         return cls(adjustment=row, errors=[])
 
@@ -620,7 +620,7 @@ class CreditLimitAdjustmentUpdateStatus(BaseStoreCreditMutation):
         require(info.context, CUSTOMERS)
         row = get_by_global_id(LimitAdjustment, id, type_name="CreditLimitAdjustment",
                                what="Limit adjustment")
-        row = _once(idempotency_key, "credit_limit_adjustment_status",
+        row = run_idempotent(idempotency_key, "credit_limit_adjustment_status",
                     {"id": id, "action": action}, lambda: limits.advance_adjustment(
                         row.pk, action, actor=actor_for(info.context),
                         settings=info.context.store_credit_settings,
@@ -726,13 +726,6 @@ class CreditBlockingRuleDelete(BaseStoreCreditMutation):
         return cls(deleted_id=id, errors=[])
 
 
-def _once(key, operation: str, params: dict, work):
-    """Run a staff decision at most once per client idempotency key (replay: first result)."""
-    from ..ledger.idempotency import run_idempotent
-
-    return run_idempotent(key, operation, params, work)
-
-
 def _staff(info):
     context = info.context
     return {"user": getattr(context, "user", None), "app": getattr(context, "app", None)}
@@ -758,7 +751,7 @@ class OrderCreditHoldRelease(BaseStoreCreditMutation):
     def perform(cls, _root, info, id, reason, review_date=None, idempotency_key=None):
         require(info.context, ORDERS)
         hold_id = _hold(id).pk
-        hold = _once(
+        hold = run_idempotent(
             idempotency_key, "order_credit_hold_release",
             {"id": hold_id, "reason": reason, "review_date": review_date},
             lambda: holds.release(
@@ -786,7 +779,7 @@ class OrderCreditHoldReject(BaseStoreCreditMutation):
     def perform(cls, _root, info, id, reason, idempotency_key=None):
         require(info.context, ORDERS)
         hold_id = _hold(id).pk
-        hold = _once(
+        hold = run_idempotent(
             idempotency_key, "order_credit_hold_reject", {"id": hold_id, "reason": reason},
             lambda: holds.reject(
                 hold_id, actor=actor_for(info.context), manager=plugins_manager(),

@@ -51,6 +51,16 @@ def money_field(attr: str, *, currency_of=lambda root: root.currency, **kwargs):
     return graphene.Field(Money, resolver=resolve, **kwargs)
 
 
+def global_id(kind: str, pk):
+    """A Relay global ID, or None when there is no object."""
+    return relay.Node.to_global_id(kind, pk) if pk is not None else None
+
+
+def id_field(kind: str, attr: str, **kwargs):
+    """A global ID field read from a plain `<attr>` column (no foreign key needed)."""
+    return graphene.ID(resolver=lambda root, _info: global_id(kind, getattr(root, attr)), **kwargs)
+
+
 def account_currency(root):
     return root.account.currency
 
@@ -117,26 +127,14 @@ class StoreCreditEntry(graphene.ObjectType):
     )
     balance_after = money_field("balance_after", currency_of=account_currency, required=True)
     reason = graphene.String(required=True)
-    order_id = graphene.ID(description="Saleor Order ID the entry belongs to.")
-    checkout_id = graphene.ID()
+    order_id = id_field("Order", "order_id", description="Saleor Order ID the entry belongs to.")
+    checkout_id = id_field("Checkout", "checkout_id")
     actor_type = StoreCreditActorType(required=True)
     actor_label = graphene.String(description="Who made the change (staff and apps only).")
     created_at = graphene.DateTime(required=True)
 
     class Meta:
         interfaces = (relay.Node,)
-
-    @staticmethod
-    def resolve_order_id(root, _info):
-        return relay.Node.to_global_id("Order", root.order_id) if root.order_id else None
-
-    @staticmethod
-    def resolve_checkout_id(root, _info):
-        return (
-            relay.Node.to_global_id("Checkout", root.checkout_id)
-            if root.checkout_id
-            else None
-        )
 
     @staticmethod
     def resolve_actor_label(root, info):

@@ -6,13 +6,13 @@ from saleor.permission.utils import one_of_permissions_or_auth_filter_required
 
 from ...errors import NotFound, PermissionDenied
 from ..auth import actor_for
-from ..types import Decimal, account_currency, money_field
+from ..types import Decimal, account_currency, id_field, money_field
 from .base import BaseStoreCreditMutation
 
 
 class CreditMemoType(graphene.ObjectType):
     id = graphene.GlobalID(required=True)
-    order_id = graphene.ID(required=True)
+    order_id = id_field("Order", "order_id", required=True)
     amount = money_field("amount", currency_of=account_currency, required=True)
     from_store_credit = money_field(
         "from_store_credit", currency_of=account_currency, required=True,
@@ -28,10 +28,6 @@ class CreditMemoType(graphene.ObjectType):
     class Meta:
         name = "CreditMemo"
         interfaces = (relay.Node,)
-
-    @staticmethod
-    def resolve_order_id(root, _info):
-        return relay.Node.to_global_id("Order", root.order_id)
 
 
 
