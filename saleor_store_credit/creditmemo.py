@@ -224,7 +224,7 @@ def create_credit_memo(
         return memo
 
     params = {
-        "order": str(order.pk), "lines": sorted((str(l.order_line_id), l.quantity) for l in lines),
+        "order": str(order.pk), "lines": sorted((str(line.order_line_id), line.quantity) for line in lines),
         "shipping": include_shipping, "amount": str(extra), "reason": reason,
     }
     return run_idempotent(idempotency_key, "credit_memo", params, work)

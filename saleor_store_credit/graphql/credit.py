@@ -22,7 +22,6 @@ from ..credit.models import (
     BlockingRule,
     CreditAudit,
     CreditGroup,
-    CreditProfile,
     LimitAdjustment,
     OrderHold,
     OrderHoldStatus,
