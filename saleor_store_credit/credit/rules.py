@@ -8,7 +8,7 @@ or their group is skipped. Of the rules that fire, the strongest action wins
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
@@ -315,7 +315,10 @@ def clean_rule_input(data: dict) -> dict:
         if threshold in (None, ""):
             raise StoreCreditError("This rule needs a threshold (percent).",
                                    field="threshold", code=StoreCreditErrorCode.REQUIRED)
-        threshold = Decimal(str(threshold))
+        try:
+            threshold = Decimal(str(threshold).strip())
+        except InvalidOperation:
+            threshold = Decimal("NaN")  # refused just below, like any non-number
         if not threshold.is_finite() or not 0 < threshold <= 1000:
             raise StoreCreditError("Percent threshold must be between 0 and 1000.",
                                    field="threshold")

@@ -27,6 +27,7 @@ from saleor.plugins.manager import get_plugins_manager  # noqa: E402
 
 from saleor_store_credit import conf, payments  # noqa: E402
 from saleor_store_credit.credit.models import (  # noqa: E402
+    BlockingRule,
     CreditAudit,
     CreditLimit,
     CreditReservation,
@@ -363,7 +364,6 @@ def test_concurrent_checkouts_cannot_both_slip_under_the_limit(
     customer_user, staff_user,
 ):
     from saleor_store_credit.credit import limits
-    from saleor_store_credit.credit.models import BlockingRule
     from saleor_store_credit.ledger import Actor
 
     total = payments.left_to_pay(
@@ -577,11 +577,19 @@ def test_bad_limit_input_is_refused_and_changes_nothing(
     assert not CreditLimit.objects.exists() and not CreditAudit.objects.exists()
 
 
-def test_bad_rule_input_is_refused(staff):
-    payload = staff.query(RULE_SAVE, {"input": {
-        "name": "x", "ruleType": "ORDER_VALUE", "action": "HOLD", "threshold": "10",
-    }})["data"]["creditBlockingRuleSave"]
-    assert [(e["field"], e["code"]) for e in payload["errors"]] == [("currency", "REQUIRED")]
+@pytest.mark.parametrize(
+    "values, field, code",
+    [
+        ({"ruleType": "ORDER_VALUE", "threshold": "10"}, "currency", "REQUIRED"),
+        ({"ruleType": "LIMIT_USED_PERCENT", "threshold": "abc"}, "threshold", "INVALID"),
+        ({"ruleType": "LIMIT_USED_PERCENT", "threshold": "0"}, "threshold", "INVALID"),
+    ],
+)
+def test_bad_rule_input_is_refused(staff, values, field, code):
+    payload = staff.query(RULE_SAVE, {"input": {"name": "x", "action": "HOLD", **values}})
+    errors = payload["data"]["creditBlockingRuleSave"]["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(field, code)]
+    assert not BlockingRule.objects.exists()
 
 
 def test_shoppers_cannot_use_the_credit_staff_api(sc_client, customer_user, place):
