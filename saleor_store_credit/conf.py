@@ -4,7 +4,7 @@ parsed once into a typed object. No Saleor imports: the ledger tier uses it too.
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import urlparse
 
 # Field names as stored in Saleor's PluginConfiguration rows.
@@ -40,9 +40,12 @@ class ConfigurationError(ValueError):
 def _decimal_or_none(name: str, raw) -> Decimal | None:
     if raw in (None, ""):
         return None
+    from .errors import InvalidAmount
+    from .money import read_decimal
+
     try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
+        value = read_decimal(str(raw))
+    except InvalidAmount:
         raise ConfigurationError(name, f"{name}: not a decimal number: {raw!r}") from None
     if not value.is_finite() or value < 0:
         raise ConfigurationError(name, f"{name}: must be a non-negative number")
@@ -92,16 +95,6 @@ class StoreCreditSettings:
     credit_four_eyes: bool = False
     credit_forbid_direct_edits: bool = False
     extra: dict = field(default_factory=dict)
-
-    def credit_expires_at(self, now=None):
-        """When newly issued credit expires under this configuration (None: never)."""
-        if not self.credit_expiry_days:
-            return None
-        from datetime import timedelta
-
-        from django.utils import timezone
-
-        return (now or timezone.now()) + timedelta(days=self.credit_expiry_days)
 
     def channel_enabled(self, channel_slug: str | None) -> bool:
         return not self.enabled_channels or channel_slug in self.enabled_channels

@@ -1,12 +1,17 @@
 """Parsing and quantizing money: Decimal only, exact, per-currency precision."""
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from babel.numbers import get_currency_precision, list_currencies
 
 from .errors import InvalidAmount, InvalidCurrency
 
 MAX_DIGITS = 20
+# Text amounts: plain ASCII decimals only. Exponents ("1e400"), digit separators
+# ("1_000") and non-ASCII digits ("１０", "١٠") are refused, although Python's
+# Decimal() accepts them all. JSON numbers arrive as Decimal or int already.
+_DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?", re.ASCII)
 _KNOWN_CURRENCIES = frozenset(list_currencies())
 
 
@@ -27,14 +32,10 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-currency_precision(currency))
 
 
-def parse_amount(value, currency: str, *, field: str = "amount") -> Decimal:
-    """Return `value` as a positive Decimal quantized to the currency, or raise.
-
-    Refused: floats (binary fractions are never exact money), bools, NaN, infinities,
-    zero and negatives, more decimal places than the currency has, more than
-    MAX_DIGITS digits in all.
-    """
-    precision = currency_precision(currency)
+def read_decimal(value, *, field: str = "amount") -> Decimal:
+    """The exact number in `value`: an int, a Decimal (JSON numbers arrive so) or
+    ASCII decimal text `[+-]digits[.digits]`. Anything else is INVALID_AMOUNT.
+    Floats are refused: binary fractions are never exact money."""
     if isinstance(value, bool) or value is None:
         raise InvalidAmount("Amount must be a decimal number.", field=field)
     if isinstance(value, float):
@@ -43,21 +44,25 @@ def parse_amount(value, currency: str, *, field: str = "amount") -> Decimal:
             field=field,
         )
     if isinstance(value, int):
-        amount = Decimal(value)
-    elif isinstance(value, Decimal):
-        amount = value
-    elif isinstance(value, str):
-        try:
-            amount = Decimal(value.strip())
-        except InvalidOperation:
-            raise InvalidAmount(f"Not a decimal number: {value!r}.", field=field) from None
-    else:
-        raise InvalidAmount("Amount must be a decimal number.", field=field)
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, str):
+        text = value.strip(" \t")
+        if len(text) > 2 * MAX_DIGITS + 2 or not _DECIMAL_TEXT.fullmatch(text):
+            raise InvalidAmount(f"Not a decimal number: {value[:50]!r}.", field=field)
+        return Decimal(text)
+    raise InvalidAmount("Amount must be a decimal number.", field=field)
 
+
+def _quantized(amount: Decimal, currency: str, *, field: str) -> Decimal:
+    """A finite amount with at most the currency's decimals and MAX_DIGITS digits."""
+    precision = currency_precision(currency)
     if not amount.is_finite():
         raise InvalidAmount("Amount must be a finite number.", field=field)
-    if amount <= 0:
-        raise InvalidAmount("Amount must be greater than zero.", field=field)
+    # Magnitude before quantizing: quantizing 1E+400 overflows Decimal's context.
+    if amount and amount.adjusted() + 1 + precision > MAX_DIGITS:
+        raise InvalidAmount(f"Amount has more than {MAX_DIGITS} digits.", field=field)
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > precision:
         raise InvalidAmount(
@@ -65,34 +70,32 @@ def parse_amount(value, currency: str, *, field: str = "amount") -> Decimal:
             "decimal places.",
             field=field,
         )
-    quantized = amount.quantize(Decimal(1).scaleb(-precision))
-    if len(quantized.as_tuple().digits) > MAX_DIGITS:
-        raise InvalidAmount(
-            f"Amount has more than {MAX_DIGITS} digits.", field=field
-        )
-    return quantized
+    return amount.quantize(Decimal(1).scaleb(-precision))
+
+
+def parse_amount(value, currency: str, *, field: str = "amount") -> Decimal:
+    """Return `value` as a positive Decimal quantized to the currency, or raise.
+
+    Refused: anything `read_decimal` refuses, NaN, infinities, zero and negatives,
+    more decimal places than the currency has, more than MAX_DIGITS digits in all.
+    """
+    amount = read_decimal(value, field=field)
+    if amount.is_finite() and amount <= 0:
+        raise InvalidAmount("Amount must be greater than zero.", field=field)
+    return _quantized(amount, currency, field=field)
 
 
 def parse_signed_amount(value, currency: str, *, field: str = "amount") -> Decimal:
-    """Like parse_amount, but a leading minus is allowed (staff deductions)."""
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        negative = value < 0 if not (isinstance(value, Decimal) and value.is_nan()) else False
-        magnitude = -value if negative else value
-    elif isinstance(value, str) and value.strip().startswith("-"):
-        negative, magnitude = True, value.strip()[1:]
-    else:
-        negative, magnitude = False, value
-    amount = parse_amount(magnitude, currency, field=field)
-    return -amount if negative else amount
+    """Like parse_amount, but negative amounts are allowed (staff deductions)."""
+    amount = read_decimal(value, field=field)
+    if amount.is_finite() and amount == 0:
+        raise InvalidAmount("Amount must not be zero.", field=field)
+    return _quantized(amount, currency, field=field)
 
 
 def parse_amount_or_zero(value, currency: str, *, field: str = "amount") -> Decimal:
     """Like parse_amount, but an exact zero is allowed (a credit limit of 0 = no credit)."""
-    if isinstance(value, (int, str, Decimal)) and not isinstance(value, bool):
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            number = None
-        if number is not None and number.is_finite() and number == 0:
-            return Decimal(0).quantize(quantum(currency))
-    return parse_amount(value, currency, field=field)
+    amount = read_decimal(value, field=field)
+    if amount.is_finite() and amount < 0:
+        raise InvalidAmount("Amount must not be negative.", field=field)
+    return _quantized(amount, currency, field=field)

@@ -8,12 +8,12 @@ or their group is skipped. Of the rules that fire, the strongest action wins
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.utils import timezone
 
-from ..errors import StoreCreditError, StoreCreditErrorCode
-from ..money import normalize_currency, parse_amount_or_zero, quantum
+from ..errors import InvalidAmount, StoreCreditError, StoreCreditErrorCode
+from ..money import normalize_currency, parse_amount_or_zero, quantum, read_decimal
 from . import exposure as exp
 from .limits import limit_in_force
 from .models import BlockingRule, RuleAction, RuleScope, RuleType
@@ -316,8 +316,8 @@ def clean_rule_input(data: dict) -> dict:
             raise StoreCreditError("This rule needs a threshold (percent).",
                                    field="threshold", code=StoreCreditErrorCode.REQUIRED)
         try:
-            threshold = Decimal(str(threshold).strip())
-        except InvalidOperation:
+            threshold = read_decimal(threshold, field="threshold")
+        except InvalidAmount:
             threshold = Decimal("NaN")  # refused just below, like any non-number
         if not threshold.is_finite() or not 0 < threshold <= 1000:
             raise StoreCreditError("Percent threshold must be between 0 and 1000.",

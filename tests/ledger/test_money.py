@@ -37,11 +37,28 @@ def test_parse_amount_accepts_exact_decimals_quantized_to_the_currency(
         ("-1", "USD", "greater than zero"),
         ("0", "USD", "greater than zero"),
         ("0.00", "USD", "greater than zero"),
-        ("NaN", "USD", "finite"),
+        # text is ASCII decimal only: no NaN, infinities, exponents, separators
+        ("NaN", "USD", "Not a decimal"),
         (Decimal("NaN"), "USD", "finite"),
-        ("sNaN", "USD", "finite"),
-        ("Infinity", "USD", "finite"),
-        ("-Infinity", "USD", "finite"),
+        ("sNaN", "USD", "Not a decimal"),
+        ("Infinity", "USD", "Not a decimal"),
+        ("-Infinity", "USD", "Not a decimal"),
+        ("1e400", "USD", "Not a decimal"),
+        ("1e30", "USD", "Not a decimal"),
+        ("1E2", "USD", "Not a decimal"),
+        ("\uff11\uff10", "USD", "Not a decimal"),  # full-width 10
+        ("\u0661\u0660", "USD", "Not a decimal"),  # Arabic-Indic 10
+        ("1_000", "USD", "Not a decimal"),
+        ("1,00", "USD", "Not a decimal"),
+        (".5", "USD", "Not a decimal"),
+        ("5.", "USD", "Not a decimal"),
+        ("0x10", "USD", "Not a decimal"),
+        ("1" * 5000, "USD", "Not a decimal"),
+        # JSON numbers arrive as Decimal: huge or tiny ones are refused, never a 500
+        (Decimal("1E+400"), "USD", "more than 20 digits"),
+        (Decimal("1E+30"), "USD", "more than 20 digits"),
+        (Decimal("1E-400"), "USD", "at most 2 decimal places"),
+        (10**400, "USD", "more than 20 digits"),
         (Decimal("Infinity"), "USD", "finite"),
         (10.5, "USD", "not a float"),
         (0.1, "USD", "not a float"),
@@ -85,7 +102,26 @@ def test_parse_signed_amount_keeps_the_sign(value, expected):
     assert parse_signed_amount(value, "USD") == expected
 
 
-@pytest.mark.parametrize("value", ["--5", "-0", "-NaN", "-0.001", -0.5])
+@pytest.mark.parametrize(
+    "value", ["--5", "-0", "-NaN", "-0.001", -0.5, "- 5", "-1e400", Decimal("-1E+400")]
+)
 def test_parse_signed_amount_refuses_bad_magnitudes(value):
     with pytest.raises(InvalidAmount):
         parse_signed_amount(value, "USD")
+
+
+@pytest.mark.parametrize(
+    "value", ["\uff10", "0e0", "-0.5", "1e400", Decimal("1E+400"), "abc"]
+)
+def test_parse_amount_or_zero_refuses_what_parse_amount_refuses(value):
+    from saleor_store_credit.money import parse_amount_or_zero
+
+    with pytest.raises(InvalidAmount):
+        parse_amount_or_zero(value, "USD")
+
+
+def test_parse_amount_or_zero_accepts_an_exact_zero():
+    from saleor_store_credit.money import parse_amount_or_zero
+
+    assert parse_amount_or_zero("0", "USD") == Decimal("0.00")
+    assert parse_amount_or_zero(Decimal("0E+3"), "USD") == Decimal("0.00")
