@@ -6,7 +6,7 @@ and every other inexact or malformed amount are refused (`money.parse_amount`).
 """
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -216,20 +216,26 @@ def credit(
     currency: str | None = None,
     max_balance: Decimal | None = None,
     expires_at: datetime | None = None,
+    expires_in_days: int | None = None,
     idempotency_key: str | None = None,
 ) -> Entry:
     """Add credit. `max_balance` (policy) refuses credits that would exceed it;
     `expires_at` makes it a lot that is spent before later-expiring credit and written
-    off (an `expiry` entry) if anything is left at that time."""
+    off (an `expiry` entry) if anything is left at that time. `expires_in_days`
+    (without `expires_at`): the lot expires that many days after it is posted; a
+    replay with the same key is the same request whenever it comes."""
     account_id = _account_id(account)
     current = _known(account)
     _check_currency(current, currency)
     value = parse_amount(amount, current.currency)
 
     def work():
+        expiry = expires_at or (
+            timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        )
         locked = apply_delta(
             account_id, value, max_balance=max_balance,
-            expiring_added=value if expires_at else 0,
+            expiring_added=value if expiry else 0,
         )
         if locked is None:
             raise BalanceLimitExceeded(
@@ -244,16 +250,17 @@ def credit(
             actor=actor,
             refs=refs,
         )
-        if expires_at:
+        if expiry:
             CreditLot.objects.create(
                 account_id=account_id, entry=entry, amount=value, remaining=value,
-                expires_at=expires_at,
+                expires_at=expiry,
             )
         return entry
 
     params = lambda: _params(  # noqa: E731
         account_id, value, kind=kind, reason=reason, refs=refs,
         expires_at=expires_at.isoformat() if expires_at else None,
+        expires_in_days=None if expires_at else expires_in_days,
     )
     return run_idempotent(idempotency_key, "credit", params, work)
 
@@ -302,10 +309,11 @@ def adjust(
     currency: str | None = None,
     max_balance: Decimal | None = None,
     expires_at: datetime | None = None,
+    expires_in_days: int | None = None,
     idempotency_key: str | None = None,
 ) -> Entry:
-    """Staff adjustment: a positive amount adds credit (expiring at `expires_at` if
-    given), a negative one deducts it."""
+    """Staff adjustment: a positive amount adds credit (expiring at `expires_at`, or
+    `expires_in_days` after posting, if given), a negative one deducts it."""
     if not isinstance(reason, str) or not reason.strip():
         raise StoreCreditError("A reason is required.", field="reason", code="required")
     account_id = _account_id(account)
@@ -321,7 +329,8 @@ def adjust(
     }
     if signed > 0:
         return credit(
-            amount=signed, max_balance=max_balance, expires_at=expires_at, **common
+            amount=signed, max_balance=max_balance, expires_at=expires_at,
+            expires_in_days=expires_in_days, **common
         )
     return debit(amount=-signed, **common)
 
@@ -577,9 +586,11 @@ def debit_whole_balances(
 
 
 def expire_credit(*, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Write off what is left of lots that have expired. Credit reserved by an open
-    checkout is not written off until the reservation resolves (the next run takes
-    it). Returns how many expiry entries were written."""
+    """Write off what is left of lots that have expired, but never credit that an
+    active hold reserves. Holds reserve the soonest-expiring credit first (capturing
+    one consumes those lots first), so of the expired remainder only what exceeds the
+    account's held amount is written off now; if a hold is released later, the next
+    run takes the rest. Returns how many expiry entries were written."""
     now = now or timezone.now()
     account_ids = list(
         CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now)
@@ -592,10 +603,11 @@ def expire_credit(*, now: datetime | None = None, batch_size: int = 500) -> int:
             due = CreditLot.objects.filter(
                 account_id=account_id, remaining__gt=0, expires_at__lte=now
             ).aggregate(total=Sum("remaining"))["total"] or Decimal(0)
-            amount = min(due, account.available)
+            amount = min(due - account.held, account.available)
             if amount <= 0:
                 continue
-            # Expired lots are the soonest-expiring, so the debit consumes them first.
+            # Expired lots are the soonest-expiring, so the debit consumes them first
+            # (after the part the holds reserve, which their capture consumes).
             locked = apply_delta(account_id, -amount, need=amount)
             _insert_entry(
                 locked, direction=EntryDirection.DEBIT, amount=amount,

@@ -147,7 +147,8 @@ class LedgerMachine(RuleBasedStateMachine):
         now = timezone.now()
         expire_credit(now=now)
         due = sum((r for e, r in self.lots if e <= now), Decimal("0"))
-        amount = min(due, self.balance - self.held)
+        # holds reserve the soonest-expiring credit: only what they leave expires
+        amount = min(due - self.held, self.balance - self.held)
         if amount > 0:
             self._spend(amount)
 
