@@ -189,7 +189,7 @@ def create_credit_memo(
             credit(
                 account=account, amount=other, kind=EntryKind.CREDIT_MEMO, actor=actor,
                 reason=reason, refs=Refs(order_id=locked.pk, reference=f"credit-memo:{memo.pk}"),
-                expires_at=settings.credit_expires_at(),
+                expires_in_days=settings.credit_expiry_days,
             )
             _settle_other_part(
                 locked, other, reason, user, app,

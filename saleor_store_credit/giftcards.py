@@ -147,7 +147,7 @@ def _redeem(code, customer, actor, settings, idempotency_key, attempt,
             reason=f"Gift card ending {card.display_code}",
             refs=Refs(gift_card_id=card.pk),
             max_balance=settings.max_balance,
-            expires_at=settings.credit_expires_at(),
+            expires_in_days=settings.credit_expiry_days,
             idempotency_key=idempotency_key,
         )
         old_current, old_initial = card.current_balance_amount, card.initial_balance_amount

@@ -42,6 +42,7 @@ from .errors import (
 )
 from .ledger import Actor, Refs, capture_hold, credit, get_or_create_account
 from .ledger import place_hold, release_hold
+from .ledger.idempotency import internal_key
 from .models import Account, Entry, EntryKind, Hold, HoldStatus
 from .money import parse_amount, quantum
 
@@ -416,7 +417,7 @@ def refund_item(item: TransactionItem, request_event) -> bool:
                 account=capture.account, amount=amount, kind=EntryKind.REFUND,
                 actor=SYSTEM, reason="Refund of order payment",
                 refs=Refs(order_id=item.order_id, transaction_id=item.token),
-                idempotency_key=f"store-credit:refund:{request_event.pk}",
+                idempotency_key=internal_key("refund", request_event.pk),
             )
             _timeline(
                 item.order_id,

@@ -41,6 +41,15 @@ def actor_for(context) -> Actor:
     return Actor.for_user(context.user)
 
 
+def caller_key(context) -> str:
+    """Who is calling, for scoping what they send (idempotency keys)."""
+    if getattr(context, "app", None):
+        return f"app:{context.app.pk}"
+    if getattr(context, "user", None):
+        return f"user:{context.user.pk}"
+    return "anonymous"
+
+
 def is_staff_context(context) -> bool:
     return bool(getattr(context, "app", None)) or bool(
         getattr(context, "user", None) and context.user.is_staff

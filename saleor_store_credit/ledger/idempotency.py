@@ -1,8 +1,15 @@
-"""Client-chosen idempotency keys: a replay returns the first result.
+"""Idempotency keys: a replay returns the first result.
 
 Exactly-once comes from the unique key column: two concurrent first calls may both
 do the work, but only one can insert the key and commit; the other's whole DB
 transaction rolls back and it returns the winner's result.
+
+Two namespaces share the column and can never meet: keys a client sends are stored
+as `client:<operation>:<sha256 of caller, operation, key>` (`client_key`), so one
+caller's key means nothing to another caller or another operation; keys the plugin
+makes for itself are `internal:<what>:<id>` (`internal_key`). No client input can
+produce an `internal:` key, so nobody can pre-claim the key of a staff refund or a
+payout reversal.
 """
 
 import hashlib
@@ -37,6 +44,25 @@ _RESULT_FIELDS = {
 # Results remembered by reference (`result_ref`): rows a foreign key must not pin.
 _RESULT_REFS = {LimitAdjustment: "limit_adjustment", OrderHold: "order_hold"}
 _REF_MODELS = {name: model for model, name in _RESULT_REFS.items()}
+
+
+def client_key(key, *, caller: str, operation: str) -> str | None:
+    """The stored form of a key a client sent (None: no key). `caller`: who sent it
+    (e.g. "user:12", "app:3"); `operation`: the API operation it was sent to."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise StoreCreditError(
+            f"Idempotency key must be 1-{MAX_KEY_LENGTH} characters.",
+            field="idempotencyKey",
+        )
+    digest = hashlib.sha256(json.dumps([caller, operation, key]).encode()).hexdigest()
+    return f"client:{operation[:64]}:{digest}"
+
+
+def internal_key(what: str, ident) -> str:
+    """A key the plugin makes for its own exactly-once writes."""
+    return f"internal:{what}:{ident}"
 
 
 def fingerprint(operation: str, params: dict) -> str:

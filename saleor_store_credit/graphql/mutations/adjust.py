@@ -54,7 +54,8 @@ class StoreCreditAdjust(BaseStoreCreditMutation):
                 reason=data["reason"],
                 actor=actor_for(context),
                 max_balance=settings.max_balance,
-                expires_at=data.get("expires_at") or settings.credit_expires_at(),
+                expires_at=data.get("expires_at"),
+                expires_in_days=settings.credit_expiry_days,
                 idempotency_key=data.get("idempotency_key"),
             )
             after_balance_change(

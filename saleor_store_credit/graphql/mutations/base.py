@@ -4,6 +4,8 @@ import graphene
 from graphene import relay
 
 from ...errors import NotFound, PermissionDenied, StoreCreditError
+from ...ledger.idempotency import client_key
+from ..auth import caller_key
 from ..types import StoreCreditError as StoreCreditErrorType
 
 
@@ -22,6 +24,12 @@ class BaseStoreCreditMutation(graphene.Mutation):
     @classmethod
     def mutate(cls, root, info, **data):
         try:
+            if data.get("idempotency_key") is not None:
+                # A client's key only ever names this caller's call of this mutation.
+                data["idempotency_key"] = client_key(
+                    data["idempotency_key"], caller=caller_key(info.context),
+                    operation=cls.__name__,
+                )
             return cls.perform(root, info, **data)
         except PermissionDenied:
             raise  # top-level error, as in Saleor's API
