@@ -16,14 +16,15 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Sum
 from django.utils import timezone
 
 from .conf import StoreCreditSettings, load_settings, settings_scope
 from .errors import StoreCreditError, StoreCreditErrorCode
 from .ledger import Actor, credit
-from .ledger.idempotency import run_idempotent
+from .ledger.idempotency import internal_key, run_idempotent
+from .ledger.locks import LockSpace, advisory_unlock, try_advisory_lock
 from .ledger.services import debit_whole_balances
 from .models import (
     Account,
@@ -38,7 +39,6 @@ from .signals import store_credit_event
 
 logger = logging.getLogger(__name__)
 
-ADVISORY_NAMESPACE = 0x5C0C  # "store credit" runs
 PAYOUT_ACCOUNT_METADATA_KEY = "store_credit.payout_account"
 DEFAULT_BATCH_SIZE = 500
 
@@ -226,16 +226,13 @@ def _users(user_ids):
 
 def process_run(run_id: int, *, batch_size: int = DEFAULT_BATCH_SIZE, crash_after=None) -> str:
     """Process (or resume) a run. `crash_after` (tests) raises after that many payouts."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_NAMESPACE, run_id])
-        if not cursor.fetchone()[0]:
-            return "busy"
+    if not try_advisory_lock(LockSpace.REIMBURSEMENT_RUN, run_id):
+        return "busy"
     try:
         with settings_scope(load_settings() or StoreCreditSettings()):
             return _process(run_id, batch_size=batch_size, crash_after=crash_after)
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, run_id])
+        advisory_unlock(LockSpace.REIMBURSEMENT_RUN, run_id)
 
 
 def _process(run_id: int, *, batch_size: int, crash_after) -> str:
@@ -322,7 +319,7 @@ def _resolve_payout(payout_id, status, actor, note, reference) -> Payout:
             account=payout.account, amount=payout.amount,
             kind=EntryKind.PAYOUT_REVERSAL, actor=actor,
             reason=f"Payout {payout.pk} {status}" + (f": {note}" if note else ""),
-            idempotency_key=f"store-credit:payout-reversal:{payout.pk}",
+            idempotency_key=internal_key("payout-reversal", payout.pk),
         )
     payout.status = status
     payout.note = note

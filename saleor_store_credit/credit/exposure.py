@@ -11,11 +11,11 @@ one's reservation, so two checkouts cannot both slip under one limit.
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from ..ledger.locks import LockSpace, advisory_xact_lock
 from ..models import MONEY
 from .models import CreditProfile, CreditReservation
 
@@ -25,9 +25,6 @@ OPEN_STATUSES = (
     "unconfirmed", "unfulfilled", "partially fulfilled", "fulfilled", "partially_returned",
 )
 RESERVATION_MINUTES = 15
-
-_LOCK_NAMESPACE_USER = 0x5C0C
-_LOCK_NAMESPACE_GROUP = 0x5C0D
 
 
 def profile_for(user_id) -> CreditProfile | None:
@@ -49,13 +46,10 @@ def scope_user_ids(user_id, group_id) -> list[int]:
 def lock_scope(user_id, group_id) -> None:
     """Serialize credit evaluations of one customer/group until the transaction ends."""
     if group_id is not None:
-        key = (_LOCK_NAMESPACE_GROUP, int(group_id))
+        advisory_xact_lock(LockSpace.CREDIT_GROUP, group_id)
     elif user_id is not None:
-        key = (_LOCK_NAMESPACE_USER, int(user_id))
-    else:
-        return  # guests share nothing
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", key)
+        advisory_xact_lock(LockSpace.CREDIT_CUSTOMER, user_id)
+    # guests share nothing
 
 
 def _unpaid():

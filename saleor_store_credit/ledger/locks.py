@@ -5,8 +5,45 @@ same accounts can never wait on each other in a cycle.
 """
 
 from collections.abc import Iterable
+from enum import IntEnum
+
+from django.db import connection
 
 from ..models import Account, Hold
+
+
+class LockSpace(IntEnum):
+    """PostgreSQL advisory lock key spaces, one per kind of lock (the `classid` of
+    the two-key form; Saleor's own use 21218, saleor/core/db/locks.py). A credit
+    check of customer 7 and reimbursement run 7 therefore never wait on each
+    other. Never reuse or renumber a value."""
+
+    CREDIT_CUSTOMER = 0x5C0C0001
+    CREDIT_GROUP = 0x5C0C0002
+    REIMBURSEMENT_RUN = 0x5C0C0003
+
+
+def _key(space: LockSpace, ident: int) -> list[int]:
+    # The object id is an int4; ids beyond it only share a lock with another id.
+    return [int(space), int(ident) & 0x7FFFFFFF]
+
+
+def advisory_xact_lock(space: LockSpace, ident: int) -> None:
+    """Wait for the lock; it is held until the current transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", _key(space, ident))
+
+
+def try_advisory_lock(space: LockSpace, ident: int) -> bool:
+    """Take the session lock if nobody holds it (release with advisory_unlock)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", _key(space, ident))
+        return bool(cursor.fetchone()[0])
+
+
+def advisory_unlock(space: LockSpace, ident: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", _key(space, ident))
 
 
 def lock_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
@@ -65,8 +102,6 @@ UPDATE saleor_store_credit_creditlot AS lot
 
 def consume_lots(account_id: int, amount) -> None:
     """Take `amount` out of the account's expiring lots (the account row is locked)."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(_CONSUME_LOTS_SQL, {"account": account_id, "amount": amount})
 
@@ -81,8 +116,6 @@ def apply_delta(
     the available-balance check happens under the lock. Returns the updated account,
     or None when the check failed (nothing changed).
     """
-    from django.db import connection
-
     spent = -delta if delta < 0 else 0
     with connection.cursor() as cursor:
         cursor.execute(
