@@ -33,6 +33,16 @@ def store_credit_plugin(settings, setup_dummy_gateways, store_credit_config, db)
     )
 
 
+@pytest.fixture
+def shopper_checkout(checkout_ready_to_complete, customer_user):
+    """Saleor's ready-to-complete checkout, owned by `customer_user`."""
+    checkout = checkout_ready_to_complete
+    checkout.user = customer_user
+    checkout.email = customer_user.email
+    checkout.save(update_fields=["user", "email"])
+    return checkout
+
+
 class StoreCreditClient(ApiClient):
     def query(self, query, variables=None):
         response = self.post_graphql(query, variables)

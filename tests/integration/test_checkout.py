@@ -82,15 +82,6 @@ def checkout_total(checkout):
 
 
 @pytest.fixture
-def shopper_checkout(checkout_ready_to_complete, customer_user):
-    checkout = checkout_ready_to_complete
-    checkout.user = customer_user
-    checkout.email = customer_user.email
-    checkout.save(update_fields=["user", "email"])
-    return checkout
-
-
-@pytest.fixture
 def shopper(sc_client, customer_user):
     return sc_client(user=customer_user)
 

@@ -13,7 +13,7 @@ from django.utils import timezone  # noqa: E402
 from saleor_store_credit.models import Account  # noqa: E402
 from saleor_store_credit.tasks import reconcile_ledger_task  # noqa: E402
 
-from .test_checkout import fund, grant, shopper_checkout  # noqa: E402,F401 (fixture)
+from .test_checkout import fund, grant  # noqa: E402
 
 REPORT = """
 query ($start: DateTime!, $end: DateTime!) {
