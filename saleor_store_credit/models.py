@@ -110,7 +110,12 @@ class Account(models.Model):
 
 
 class Hold(models.Model):
-    """An amount reserved for a checkout; resolves exactly once (DB-enforced)."""
+    """An amount reserved for a checkout; resolves exactly once (DB-enforced).
+
+    A hold's amount never changes. Charging or cancelling part of it, or following
+    a cart that got cheaper, resolves it and opens a successor for what stays
+    reserved (same checkout and transaction), so the active hold of a transaction
+    is always exactly what Saleor shows as authorized."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
     amount = models.DecimalField(**MONEY)
@@ -123,6 +128,13 @@ class Hold(models.Model):
     transaction_id = models.UUIDField(null=True, blank=True, db_index=True)
     reference = models.CharField(max_length=255, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
+    # What the shopper asked for (None: all available up to what is left to pay);
+    # the reservation follows the cart within it.
+    requested_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    # Set when Saleor starts creating the order from the checkout: apply/remove are
+    # refused until the order exists or the mark is older than Saleor's checkout
+    # completion lock time.
+    completing_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_reason = models.CharField(max_length=255, blank=True, default="")

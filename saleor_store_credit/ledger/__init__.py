@@ -12,6 +12,7 @@ from .services import (
     get_or_create_account,
     place_hold,
     release_hold,
+    resize_hold,
 )
 from .verify import ledger_verify
 
@@ -28,4 +29,5 @@ __all__ = [
     "ledger_verify",
     "place_hold",
     "release_hold",
+    "resize_hold",
 ]

@@ -32,7 +32,13 @@ from ..models import (
     HoldStatus,
 )
 from ..signals import store_credit_event
-from ..money import normalize_currency, parse_amount, parse_signed_amount, quantum
+from ..money import (
+    normalize_currency,
+    parse_amount,
+    parse_amount_or_zero,
+    parse_signed_amount,
+    quantum,
+)
 from .actors import Actor
 from .idempotency import run_idempotent
 from .locks import (
@@ -344,10 +350,12 @@ def place_hold(
     transaction_id: UUID | None = None,
     reference: str = "",
     expires_at: datetime | None = None,
+    requested_amount: Decimal | None = None,
     currency: str | None = None,
     idempotency_key: str | None = None,
 ) -> Hold:
-    """Reserve part of the available balance."""
+    """Reserve part of the available balance. `requested_amount`: what the customer
+    asked for, if not everything (kept for following cart changes)."""
     account_id = _account_id(account)
     current = _known(account)
     _check_currency(current, currency)
@@ -367,6 +375,7 @@ def place_hold(
             transaction_id=transaction_id,
             reference=reference,
             expires_at=expires_at,
+            requested_amount=requested_amount,
         )
         _announce("hold_placed", lambda: hold_payload(hold, locked), locked.currency)
         return hold
@@ -407,6 +416,7 @@ def capture_hold(
     refs: Refs = NO_REFS,
     idempotency_key: str | None = None,
     savepoint: bool = True,
+    keep_rest: bool = False,
 ) -> Entry:
     """Turn an active hold into a debit; capturing less releases the rest.
 
@@ -415,6 +425,10 @@ def capture_hold(
     balance, guarded so it cannot run for a hold whose amount is no longer held;
     the hold UPDATE succeeds only while the hold is still active; then the entry.
     Either check failing raises and the transaction rolls back.
+
+    `keep_rest`: what is not captured stays reserved, as a successor hold for the
+    same checkout and transaction (a partial charge), instead of being released;
+    the successor is `entry.successor_hold` (None when nothing is left).
 
     `savepoint=False` is for callers that hold the lock that serializes this hold
     (an order's payment transaction) and checked it is active under that lock.
@@ -432,10 +446,13 @@ def capture_hold(
     if value > current.amount:
         raise HoldAmountExceeded("Cannot capture more than the hold reserves.")
 
+    rest = current.amount - value if keep_rest else Decimal(0)
+
     def work():
         with connection.cursor() as cursor:
             cursor.execute(_CAPTURE_ACCOUNT_SQL, {
                 "account": current.account_id, "held": current.amount, "captured": value,
+                "kept": rest,
             })
             row = cursor.fetchone()
             if row is None:
@@ -451,14 +468,14 @@ def capture_hold(
             id=hold_id, account_id=account.pk, amount=current.amount,
             status=HoldStatus.CAPTURED, captured_amount=value,
             checkout_id=resolved[0], transaction_id=resolved[1],
-            expires_at=resolved[2], resolved_at=resolved[3],
+            expires_at=resolved[2], resolved_at=resolved[3], reference=resolved[5],
             resolution_reason=reason[:255],
         )
         locked_hold._state.adding = False
         _announce(
             "hold_captured", lambda: hold_payload(locked_hold, account), account.currency
         )
-        return _insert_entry(
+        entry = _insert_entry(
             account,
             direction=EntryDirection.DEBIT,
             amount=value,
@@ -468,6 +485,10 @@ def capture_hold(
             refs=refs,
             hold=locked_hold,
         )
+        entry.successor_hold = (
+            _successor(locked_hold, rest, account, resolved[4]) if rest > 0 else None
+        )
+        return entry
 
     params = lambda: _params(current.account_id, value, hold=hold_id, kind=kind, refs=refs)  # noqa: E731
     return run_idempotent(idempotency_key, "capture", params, work, savepoint=savepoint)
@@ -475,7 +496,7 @@ def capture_hold(
 
 _CAPTURE_ACCOUNT_SQL = """
 UPDATE saleor_store_credit_account
-   SET held = held - %(held)s, balance = balance - %(captured)s,
+   SET held = held - %(held)s + %(kept)s, balance = balance - %(captured)s,
        expiring = GREATEST(expiring - %(captured)s, 0),
        entry_count = entry_count + 1, updated_at = NOW()
  WHERE id = %(account)s AND held >= %(held)s
@@ -486,8 +507,21 @@ UPDATE saleor_store_credit_hold
    SET status = 'captured', captured_amount = %(captured)s, resolved_at = NOW(),
        resolution_reason = %(reason)s
  WHERE id = %(hold)s AND status = 'active'
-RETURNING checkout_id, transaction_id, expires_at, resolved_at
+RETURNING checkout_id, transaction_id, expires_at, resolved_at, requested_amount,
+          reference
 """
+
+
+def _successor(hold: Hold, amount: Decimal, account: Account, requested) -> Hold:
+    """The hold that keeps `amount` of a resolved hold reserved (its account's
+    `held` already counts it)."""
+    successor = Hold.objects.create(
+        account_id=hold.account_id, amount=amount, checkout_id=hold.checkout_id,
+        transaction_id=hold.transaction_id, reference=hold.reference,
+        expires_at=hold.expires_at, requested_amount=requested,
+    )
+    _announce("hold_placed", lambda: hold_payload(successor, account), account.currency)
+    return successor
 
 
 def release_hold(
@@ -514,6 +548,47 @@ def release_hold(
 
     params = {"hold": hold_id, "expired": expired}
     return run_idempotent(idempotency_key, "release", params, work)
+
+
+def resize_hold(
+    *,
+    hold: Hold | int,
+    amount,
+    actor: Actor,
+    reason: str = "resized",
+    requested_amount=...,
+    expires_at=None,
+) -> Hold | None:
+    """Change what an active hold reserves: it is resolved (released) and a
+    successor for `amount` takes its place (None when `amount` is zero: then this is
+    a plain release). Growing re-checks the available balance under the lock.
+    `requested_amount`: the successor's (default: the hold's own); `expires_at`: a
+    new lifetime (default: the hold's own)."""
+    hold_id = _hold_id(hold)
+    with transaction.atomic():
+        locked_hold, account = lock_hold_with_account(hold_id)
+        if locked_hold.status != HoldStatus.ACTIVE:
+            raise HoldNotActive(f"This hold is already {locked_hold.status}.")
+        value = parse_amount_or_zero(amount, account.currency)
+        delta = value - locked_hold.amount
+        if delta > 0 and delta > account.available:
+            raise InsufficientFunds("Not enough store credit available.")
+        _resolve(locked_hold, HoldStatus.RELEASED, reason, Decimal(0), release_held=False)
+        Account.objects.filter(pk=account.pk).update(
+            held=F("held") + delta, updated_at=timezone.now()
+        )
+        account.held += delta
+        _announce(
+            "hold_released", lambda: hold_payload(locked_hold, account), account.currency
+        )
+        if value == 0:
+            return None
+        requested = (
+            locked_hold.requested_amount if requested_amount is ... else requested_amount
+        )
+        if expires_at is not None:
+            locked_hold.expires_at = expires_at
+        return _successor(locked_hold, value, account, requested)
 
 
 def expire_holds(*, now: datetime | None = None, batch_size: int = 500) -> int:
