@@ -14,6 +14,14 @@ GRAPHQL_PATH = "/graphql/"
 _S = ConfigurationTypeField
 
 
+def _not_fully_paid(message: str):
+    """The error `preprocess_order_creation` raises for an unpaid checkout, with a
+    code that exists in the calling mutation's error enum."""
+    from .credit.holds import checkout_error_code
+
+    return ValidationError(message, code=checkout_error_code())
+
+
 def plugins_manager():
     from saleor.plugins.manager import get_plugins_manager
 
@@ -25,7 +33,10 @@ class StoreCreditPlugin(BasePlugin):
     PLUGIN_NAME = "Store credit"
     PLUGIN_DESCRIPTION = (
         "Customer store credit: balances, history, staff adjustments and payment at "
-        f"checkout. API: /plugins/global/{PLUGIN_ID}{GRAPHQL_PATH}"
+        f"checkout. API: /plugins/global/{PLUGIN_ID}{GRAPHQL_PATH}. "
+        "Deactivating it stops store credit at checkout and in refunds; credit "
+        "already reserved stays reserved, and orders confirmed or cancelled "
+        "meanwhile are charged or released when the plugin is activated again."
     )
     CONFIGURATION_PER_CHANNEL = False
     DEFAULT_ACTIVE = False
@@ -165,31 +176,38 @@ class StoreCreditPlugin(BasePlugin):
         except ConfigurationError as exc:
             raise ValidationError({exc.field_name: ValidationError(str(exc))}) from None
 
-    # --- payments (saleor_store_credit.payments) --------------------------------
+    @classmethod
+    def pre_save_plugin_configuration(cls, plugin_configuration):
+        """Switching the plugin on settles what happened while it was off."""
+        from django.db import transaction
 
-    def order_confirmed(self, order, previous_value, **_kwargs):
-        from . import payments
+        from saleor.plugins.models import PluginConfiguration
 
-        if self.settings.credit_channels:
-            from .credit import holds
+        was_active = PluginConfiguration.objects.filter(
+            pk=plugin_configuration.pk
+        ).values_list("active", flat=True).first()
+        if plugin_configuration.active and not was_active:
+            from .tasks import release_abandoned_store_credit_holds_task
 
-            holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=True)
-        payments.capture_for_order(order)
+            transaction.on_commit(release_abandoned_store_credit_holds_task.delay)
+
+    # --- payments (saleor_store_credit.checkout) ----------------------------------
+
+    def checkout_updated(self, checkout, previous_value, **_kwargs):
+        from . import checkout as store_credit
+
+        store_credit.follow_cart(checkout, plugins_manager())
         return previous_value
-
-    def order_cancelled(self, order, previous_value, **_kwargs):
-        from . import payments
-
-        if self.settings.credit_channels:
-            from .credit import holds
-
-            holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=False)
-        payments.release_for_cancelled_order(order)
-        return previous_value
-
-    # --- credit management (saleor_store_credit.credit) ---------------------------
 
     def preprocess_order_creation(self, checkout_info, lines, previous_value):
+        from . import checkout as store_credit
+
+        store_credit.prepare_completion(
+            checkout_info, not_fully_paid=_not_fully_paid(
+                "The store credit on this checkout changed; review the payment and "
+                "try again."
+            )
+        )
         if self.settings.credit_channels and self.settings.credit_checks_in(
             checkout_info.channel.slug
         ):
@@ -197,6 +215,28 @@ class StoreCreditPlugin(BasePlugin):
 
             holds.check_checkout(checkout_info, self.settings)
         return previous_value
+
+    def order_confirmed(self, order, previous_value, **_kwargs):
+        from . import checkout as store_credit
+
+        if self.settings.credit_channels:
+            from .credit import holds
+
+            holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=True)
+        store_credit.capture_for_order(order)
+        return previous_value
+
+    def order_cancelled(self, order, previous_value, **_kwargs):
+        from . import checkout as store_credit
+
+        if self.settings.credit_channels:
+            from .credit import holds
+
+            holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=False)
+        store_credit.release_for_cancelled_order(order)
+        return previous_value
+
+    # --- credit management (saleor_store_credit.credit) ---------------------------
 
     def order_created(self, order, previous_value, **_kwargs):
         if self.settings.credit_channels and self.settings.credit_checks_in(
@@ -208,6 +248,9 @@ class StoreCreditPlugin(BasePlugin):
         return previous_value
 
     def order_updated(self, order, previous_value, **_kwargs):
+        from . import checkout as store_credit
+
+        store_credit.follow_order(order, plugins_manager())
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):
@@ -217,34 +260,35 @@ class StoreCreditPlugin(BasePlugin):
         return previous_value
 
     def transaction_cancelation_requested(self, transaction_data, previous_value):
-        from . import payments
+        from . import checkout as store_credit
 
-        if transaction_data.transaction.app_identifier == payments.GATEWAY_ID:
-            payments.cancel_item(transaction_data.transaction, transaction_data.event)
+        if transaction_data.transaction.app_identifier == store_credit.GATEWAY_ID:
+            store_credit.cancel_item(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def transaction_refund_requested(self, transaction_data, previous_value):
-        from . import payments
+        from . import checkout as store_credit
 
-        if transaction_data.transaction.app_identifier == payments.GATEWAY_ID:
-            payments.refund_item(transaction_data.transaction, transaction_data.event)
+        if transaction_data.transaction.app_identifier == store_credit.GATEWAY_ID:
+            store_credit.refund_item(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def transaction_charge_requested(self, transaction_data, previous_value):
-        from . import payments
+        from . import checkout as store_credit
 
-        item = transaction_data.transaction
-        if item.app_identifier == payments.GATEWAY_ID:
-            payments.charge_requested(item, transaction_data.event)
+        if transaction_data.transaction.app_identifier == store_credit.GATEWAY_ID:
+            store_credit.charge_requested(
+                transaction_data.transaction, transaction_data.event
+            )
         return previous_value
 
     def payment_gateway_initialize_session(
         self, amount, payment_gateways, source_object, previous_value
     ):
-        from . import payments
+        from .checkout.gateway import advertise_gateway
 
-        return payments.advertise_gateway(
-            previous_value, payment_gateways, source_object, self.settings
+        return advertise_gateway(
+            previous_value, payment_gateways, source_object, self.settings, self.requestor
         )
 
     def webhook(self, request, path, previous_value):

@@ -10,8 +10,9 @@ logger = logging.getLogger(__name__)
 
 @app.task
 def release_abandoned_store_credit_holds_task(batch_size: int = 500) -> int:
-    """Release checkout reservations that expired or whose checkout was deleted."""
-    from .payments import release_abandoned_holds
+    """Settle every hold by its checkout or order: release expired or orphaned
+    checkout reservations, charge confirmed orders, release cancelled ones."""
+    from .checkout import release_abandoned_holds
 
     # Saleor refuses writer-DB access in tasks unless asked for explicitly.
     with allow_writer():

@@ -89,12 +89,7 @@ def order_subject(order) -> Subject:
 
 def check_checkout(checkout_info, settings) -> None:
     """Refuse checkout completion when a block rule fires (ValidationError)."""
-    from saleor.checkout.error_codes import (
-        CheckoutErrorCode,
-        OrderCreateFromCheckoutErrorCode,
-    )
-
-    from ..payments import left_to_pay
+    from ..checkout.apply import left_to_pay
 
     if not settings.credit_checks_in(checkout_info.channel.slug):
         return
@@ -128,15 +123,24 @@ def check_checkout(checkout_info, settings) -> None:
         user_id=user_id, data={"checkout": str(checkout.token), **_decision(outcome)},
     )
     why = "; ".join(sorted({CUSTOMER_TEXT[r.rule_type] for r in blocked}))
-    code = (
-        OrderCreateFromCheckoutErrorCode.GRAPHQL_ERROR
-        if _from_order_create_from_checkout() else CheckoutErrorCode.CHECKOUT_NOT_FULLY_PAID
-    )
     raise ValidationError(
         f"This order cannot be placed on account: {why}. Please pay for the order "
         "now or contact us.",
-        code=code.value,
+        code=checkout_error_code(),
     )
+
+
+def checkout_error_code() -> str:
+    """CHECKOUT_NOT_FULLY_PAID for `checkoutComplete`; `orderCreateFromCheckout`'s
+    enum has no payment code, and an unknown code fails its whole response."""
+    from saleor.checkout.error_codes import (
+        CheckoutErrorCode,
+        OrderCreateFromCheckoutErrorCode,
+    )
+
+    if _from_order_create_from_checkout():
+        return OrderCreateFromCheckoutErrorCode.GRAPHQL_ERROR.value
+    return CheckoutErrorCode.CHECKOUT_NOT_FULLY_PAID.value
 
 
 def _from_order_create_from_checkout() -> bool:
@@ -484,7 +488,7 @@ def on_order_updated(order, settings, manager) -> str | None:
     """Re-check a held order after staff edit it (lines, shipping, discounts).
     `manager`: a callable returning Saleor's PluginsManager."""
     from saleor.order import OrderStatus
-    from saleor.order.calculations import fetch_order_prices_if_expired
+    from ..compat import refresh_order_prices
 
     if order.status != OrderStatus.UNCONFIRMED or not settings.credit_checks_in(
         order.channel.slug
@@ -494,7 +498,7 @@ def on_order_updated(order, settings, manager) -> str | None:
     if hold_id is None:
         return None
     manager = manager()
-    fetch_order_prices_if_expired(order, manager, None).get()  # edits defer repricing
+    refresh_order_prices(order, manager)
     return recheck(hold_id, manager=manager, trigger="order edited")
 
 

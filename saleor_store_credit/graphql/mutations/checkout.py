@@ -27,17 +27,27 @@ class CheckoutStoreCredit(graphene.ObjectType):
     )
     transaction_id = graphene.ID(description="Saleor TransactionItem ID of the reservation.")
     expires_at = graphene.DateTime(description="When the reservation lapses.")
+    left_to_pay = graphene.Field(
+        Money, required=True,
+        description="What other payment methods still have to cover (the amount to "
+        "ask a card gateway for).",
+    )
 
 
-def checkout_store_credit(checkout, user):
-    from ...payments import applied_hold, available_for
+def checkout_store_credit(checkout, user, manager):
+    from ...checkout import applied_hold, available_for, follow_cart, left_to_pay
+    from django.utils import timezone
 
+    if not checkout.price_expiration or checkout.price_expiration <= timezone.now():
+        follow_cart(checkout, manager)  # prices changed without a checkout hook
+        checkout.refresh_from_db()
     hold = applied_hold(checkout.pk)
     available = available_for(user, checkout.currency) if user else 0
     return CheckoutStoreCredit(
         checkout_id=relay.Node.to_global_id("Checkout", checkout.pk),
         applied=money(hold.amount, checkout.currency) if hold else None,
         available=money(available, checkout.currency),
+        left_to_pay=money(left_to_pay(checkout, manager), checkout.currency),
         transaction_id=(
             relay.Node.to_global_id("TransactionItem", hold.transaction_id)
             if hold and hold.transaction_id
@@ -70,16 +80,18 @@ class CheckoutStoreCreditApply(BaseStoreCreditMutation):
     def perform(cls, _root, info, checkout_id, amount=None):
         from saleor.checkout.models import Checkout
 
-        from ...payments import apply_to_checkout
+        from ...checkout import apply_to_checkout
 
         user = _require_customer(info.context)
         token = decode_checkout_token(checkout_id)
+        manager = plugins_manager()
         apply_to_checkout(
-            checkout_token=token, user=user, manager=plugins_manager(),
+            checkout_token=token, user=user, manager=manager,
             settings=info.context.store_credit_settings, amount=amount,
         )
         checkout = Checkout.objects.get(pk=token)
-        return cls(checkout_store_credit=checkout_store_credit(checkout, user), errors=[])
+        return cls(checkout_store_credit=checkout_store_credit(checkout, user, manager),
+                   errors=[])
 
 
 class CheckoutStoreCreditRemove(BaseStoreCreditMutation):
@@ -95,13 +107,16 @@ class CheckoutStoreCreditRemove(BaseStoreCreditMutation):
     def perform(cls, _root, info, checkout_id):
         from saleor.checkout.models import Checkout
 
-        from ...payments import remove_from_checkout
+        from ...checkout import remove_from_checkout
 
         user = _require_customer(info.context)
         token = decode_checkout_token(checkout_id)
         remove_from_checkout(checkout_token=token, user=user)
         checkout = Checkout.objects.get(pk=token)
-        return cls(checkout_store_credit=checkout_store_credit(checkout, user), errors=[])
+        return cls(
+            checkout_store_credit=checkout_store_credit(checkout, user, plugins_manager()),
+            errors=[],
+        )
 
 
 def resolve_checkout_store_credit(info, checkout_id):
@@ -115,4 +130,4 @@ def resolve_checkout_store_credit(info, checkout_id):
     checkout = Checkout.objects.filter(pk=token).first()
     if checkout is None or user is None or checkout.user_id != user.pk:
         return None
-    return checkout_store_credit(checkout, user)
+    return checkout_store_credit(checkout, user, plugins_manager())

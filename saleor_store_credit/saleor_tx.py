@@ -1,0 +1,169 @@
+"""Talking to Saleor's Transactions API and order timeline, the way its built-in gift
+card gateway does (saleor/giftcard/gateway.py): the plugin owns TransactionItems and
+answers its own requests with Saleor's event helpers, so checkout and order payment
+statuses, order events and Saleor's webhooks all update natively.
+
+Every change of an amount is its own event with its own psp reference, so Saleor's
+amount calculation (saleor/payment/transaction_item_calculations.py) adds them up:
+AUTHORIZATION_SUCCESS adds to the authorized amount, CANCEL_SUCCESS and CHARGE_SUCCESS
+take from it, REFUND_SUCCESS takes from the charged amount.
+"""
+
+from decimal import Decimal
+from uuid import uuid4
+
+from saleor.graphql.payment.mutations.transaction.utils import (
+    create_transaction_event_requested,
+)
+from saleor.payment import TransactionAction, TransactionEventType
+from saleor.payment.models import TransactionEvent, TransactionItem
+from saleor.payment.utils import (
+    create_transaction_event_for_transaction_session,
+    create_transaction_event_from_request_and_webhook_response,
+    get_transaction_item_params,
+)
+
+from .money import quantum
+
+GATEWAY_ID = "saleor-store-credit"
+PAYMENT_METHOD_NAME = "Store credit"
+
+CANCEL = TransactionAction.CANCEL.upper()
+CHARGE = TransactionAction.CHARGE.upper()
+REFUND = TransactionAction.REFUND.upper()
+
+
+def fmt(amount: Decimal, currency: str) -> str:
+    return f"{amount.quantize(quantum(currency))} {currency}"
+
+
+def response(result, amount: Decimal, message: str = "", actions=None) -> dict:
+    """A transaction-action answer as a payment app would send it. `actions=None`
+    leaves the transaction's available actions as they are."""
+    answer = {
+        "result": str(result).upper(),
+        "pspReference": str(uuid4()),
+        "amount": amount,
+        "message": message,
+    }
+    if actions is not None:
+        answer["actions"] = actions
+    return answer
+
+
+def timeline(order, message: str, reference: str = "") -> None:
+    """An entry on the order's timeline in the Dashboard (`order`: object or id)."""
+    from saleor.order.events import transaction_event
+    from saleor.order.models import Order
+
+    if not isinstance(order, Order):
+        order = Order.objects.filter(pk=order).first()
+    if order is not None:
+        transaction_event(
+            order=order, user=None, app=None, reference=reference, message=message
+        )
+
+
+def new_store_credit_item(checkout, user) -> TransactionItem:
+    params = get_transaction_item_params(
+        checkout, user, None, None,
+        available_actions=[TransactionAction.CANCEL], name=PAYMENT_METHOD_NAME,
+    )
+    params["app_identifier"] = GATEWAY_ID
+    return TransactionItem.objects.create(
+        **params, payment_method_type="other", payment_method_name=PAYMENT_METHOD_NAME,
+    )
+
+
+def request(item, amount: Decimal, action, *, user=None, app=None,
+            app_identifier: str = GATEWAY_ID, related_granted_refund=None):
+    """Saleor's request event (CANCEL_/CHARGE_/REFUND_REQUEST) on `item`."""
+    return create_transaction_event_requested(
+        item, amount, action, user=user, app=app, app_identifier=app_identifier,
+        related_granted_refund=related_granted_refund,
+    )
+
+
+def answer(request_event, result, amount: Decimal, message: str = "", actions=None):
+    """Answer a request event the way a payment app's webhook response does."""
+    return create_transaction_event_from_request_and_webhook_response(
+        request_event, None,
+        transaction_webhook_response=response(result, amount, message, actions=actions),
+    )
+
+
+def authorize(item, amount: Decimal, message: str, manager) -> None:
+    """Add `amount` to what Saleor shows as authorized on `item` (and recompute the
+    checkout's statuses)."""
+    if item.events.filter(type=TransactionEventType.AUTHORIZATION_SUCCESS).exists():
+        _adjust_authorization(item, item.authorized_value + amount, message, manager)
+        return
+    request_event = TransactionEvent.objects.create(
+        transaction=item, type=TransactionEventType.AUTHORIZATION_REQUEST,
+        amount_value=amount, currency=item.currency, include_in_calculations=False,
+        idempotency_key=str(uuid4()), app_identifier=GATEWAY_ID,
+    )
+    create_transaction_event_for_transaction_session(
+        request_event, None, manager,
+        transaction_webhook_response=response(
+            TransactionEventType.AUTHORIZATION_SUCCESS, amount, message,
+            actions=[CANCEL],
+        ),
+    )
+
+
+def _adjust_authorization(item, target: Decimal, message: str, manager) -> None:
+    """Saleor accepts one AUTHORIZATION_SUCCESS per transaction (payment/utils.py,
+    `_create_event_from_response`); later increases are AUTHORIZATION_ADJUSTMENT,
+    which sets the authorized amount before charges and cancels are taken off it
+    (transaction_item_calculations.py). So the adjustment names `target` plus
+    everything charged (refunds included) and cancelled so far."""
+    from saleor.payment.transaction_item_calculations import recalculate_transaction_amounts
+    from saleor.payment.utils import process_order_or_checkout_with_transaction
+
+    previous = (item.authorized_value, item.charged_value, item.refunded_value)
+    TransactionEvent.objects.create(
+        transaction=item, type=TransactionEventType.AUTHORIZATION_ADJUSTMENT,
+        amount_value=target + item.charged_value + item.refunded_value + item.canceled_value,
+        currency=item.currency, psp_reference=str(uuid4()), include_in_calculations=True,
+        idempotency_key=str(uuid4()), app_identifier=GATEWAY_ID, message=message,
+    )
+    recalculate_transaction_amounts(item, save=False)
+    item.available_actions = _actions(item, authorized=True)
+    item.save()
+    process_order_or_checkout_with_transaction(
+        item, manager, None, None, previous_authorized_value=previous[0],
+        previous_charged_value=previous[1], previous_refunded_value=previous[2],
+    )
+
+
+def cancel(item, amount: Decimal, message: str, *, still_authorized: bool,
+           request_event=None) -> None:
+    """Take `amount` off what Saleor shows as authorized on `item`."""
+    request_event = request_event or request(item, amount, TransactionAction.CANCEL)
+    answer(
+        request_event, TransactionEventType.CANCEL_SUCCESS, amount, message,
+        actions=_actions(item, authorized=still_authorized),
+    )
+
+
+def charge(item, amount: Decimal, message: str, *, still_authorized: bool,
+           request_event=None) -> None:
+    """Move `amount` from authorized to charged on `item`."""
+    request_event = request_event or request(item, amount, TransactionAction.CHARGE)
+    answer(
+        request_event, TransactionEventType.CHARGE_SUCCESS, amount, message,
+        actions=_actions(item, authorized=still_authorized, charged=True),
+    )
+
+
+def fail(request_event, result, message: str) -> None:
+    answer(request_event, result, request_event.amount_value, message)
+
+
+def _actions(item, *, authorized: bool, charged: bool = False) -> list[str]:
+    actions = [CHARGE, CANCEL] if authorized and item.order_id else (
+        [CANCEL] if authorized else [])
+    if charged or item.charged_value > 0:
+        actions.append(REFUND)
+    return actions
