@@ -3,13 +3,19 @@
 Never more than what was paid and not yet refunded, across all payment methods; the
 order row is locked for the whole operation so concurrent memos serialize.
 
-- The part paid with store credit goes back through the store-credit transaction
-  (a granted refund on it + REFUND_SUCCESS + a `refund` ledger entry).
-- The part paid by other methods is settled by a granted refund pointing at a
-  plugin-owned "credit memo" transaction, whose REFUND_SUCCESS lowers the order's
-  charged total; Saleor then shows the order as refunded by that amount
-  (`totalRefunded`, `chargeStatus`, `grantedRefunds[].status = SUCCESS`), and the
-  ledger gets a `credit_memo` entry.
+Each part of a memo is settled on the payment that took the money, so that Saleor's
+own refund limits then hold on every path (Dashboard refund, `orderGrantRefundCreate`,
+`transactionRequestAction REFUND`), even with the plugin switched off:
+- the part paid with store credit goes back through the store-credit transaction
+  (a granted refund on it + REFUND_SUCCESS + a `refund` ledger entry);
+- the part paid by another method (a card app's transaction) gets a granted refund on
+  that transaction and a REFUND_SUCCESS event written by the plugin ("Refunded to
+  store credit (credit memo N)"): no money moves on the card and the payment app is
+  not called, but Saleor lowers that transaction's charged amount, so the card can no
+  longer be refunded for the same money. The ledger gets a `credit_memo` entry.
+Lines and shipping follow Saleor's own rule for granted refunds
+(graphql/order/mutations/order_grant_refund_utils.py): a line's quantity across all
+granted refunds never exceeds the line, shipping is granted once.
 """
 
 from dataclasses import dataclass
@@ -18,18 +24,12 @@ from uuid import UUID
 
 from django.db.models import Sum
 
-from saleor.graphql.payment.mutations.transaction.utils import (
-    create_transaction_event_requested,
-)
 from saleor.order import OrderGrantedRefundStatus
 from saleor.order.models import Order, OrderGrantedRefund, OrderGrantedRefundLine
 from saleor.payment import TransactionAction, TransactionEventType
-from saleor.payment.models import TransactionItem
-from saleor.payment.utils import (
-    create_transaction_event_from_request_and_webhook_response,
-    get_transaction_item_params,
-)
 
+from . import saleor_tx as tx
+from .checkout.order import refund_item
 from .conf import StoreCreditSettings
 from .errors import InvalidAmount, NotFound, StoreCreditError, StoreCreditErrorCode
 from .integration import NOTIFY_CREDIT_MEMO, after_balance_change
@@ -38,10 +38,9 @@ from .ledger.idempotency import run_idempotent
 from .models import CreditMemo, CreditMemoLine, EntryKind
 from .money import parse_amount, quantum
 from .signals import store_credit_event
-from .payments import GATEWAY_ID, _fmt, _response, _timeline, refund_item
 
+GATEWAY_ID = tx.GATEWAY_ID
 CREDIT_MEMO_ID = "saleor-store-credit.credit-memo"
-CREDIT_MEMO_NAME = "Store credit (credit memo)"
 
 
 @dataclass(frozen=True)
@@ -50,23 +49,36 @@ class MemoLine:
     quantity: int
 
 
+def _open_grants(transactions_or_order) -> Decimal:
+    return transactions_or_order.granted_refunds.exclude(
+        status=OrderGrantedRefundStatus.SUCCESS
+    ).aggregate(total=Sum("amount_value"))["total"] or Decimal(0)
+
+
 def refundable_amount(order) -> Decimal:
     """Paid and not yet refunded, minus refunds already granted but not settled."""
     charged = order.payment_transactions.aggregate(total=Sum("charged_value"))["total"]
-    open_grants = order.granted_refunds.exclude(
+    return max((charged or Decimal(0)) - _open_grants(order), Decimal(0))
+
+
+def _refundable_on(item) -> Decimal:
+    """What one payment can still give back: charged, less refunds requested and
+    granted refunds on it that are not settled yet."""
+    open_grants = OrderGrantedRefund.objects.filter(transaction_item=item).exclude(
         status=OrderGrantedRefundStatus.SUCCESS
-    ).aggregate(total=Sum("amount_value"))["total"]
-    return max((charged or Decimal(0)) - (open_grants or Decimal(0)), Decimal(0))
+    ).aggregate(total=Sum("amount_value"))["total"] or Decimal(0)
+    return max(item.charged_value - item.refund_pending_value - open_grants, Decimal(0))
 
 
 def _line_amounts(order, lines: list[MemoLine]) -> list[tuple]:
+    """Saleor's rule for granted refund lines (order_grant_refund_utils.py,
+    `handle_lines_with_quantity_already_refunded`): every granted refund of the order,
+    whatever its status, counts against the line. Memos grant their lines too."""
     if not lines:
         return []
     by_id = {line.pk: line for line in order.lines.all()}
-    credited = dict(
-        CreditMemoLine.objects.filter(
-            order_line_id__in=[line.order_line_id for line in lines]
-        )
+    granted = dict(
+        OrderGrantedRefundLine.objects.filter(granted_refund__order_id=order.pk)
         .values_list("order_line_id")
         .annotate(total=Sum("quantity"))
     )
@@ -79,10 +91,10 @@ def _line_amounts(order, lines: list[MemoLine]) -> list[tuple]:
                 code=StoreCreditErrorCode.INVALID,
             )
         seen.add(line.order_line_id)
-        left = order_line.quantity - credited.get(line.order_line_id, 0)
+        left = order_line.quantity - granted.get(line.order_line_id, 0)
         if line.quantity <= 0 or line.quantity > left:
             raise StoreCreditError(
-                f"Line {order_line.product_name}: at most {left} more can be credited.",
+                f"Line {order_line.product_name}: at most {left} more can be refunded.",
                 field="lines", code=StoreCreditErrorCode.INVALID,
             )
         amount = (order_line.unit_price_gross_amount * line.quantity).quantize(
@@ -90,16 +102,6 @@ def _line_amounts(order, lines: list[MemoLine]) -> list[tuple]:
         )
         result.append((order_line, line.quantity, amount))
     return result
-
-
-def _memo_transaction(order, user, app) -> TransactionItem:
-    params = get_transaction_item_params(
-        order, user, app, None, available_actions=[], name=CREDIT_MEMO_NAME
-    )
-    params["app_identifier"] = CREDIT_MEMO_ID
-    return TransactionItem.objects.create(
-        **params, payment_method_type="other", payment_method_name="Store credit"
-    )
 
 
 def _grant(order, amount, reason, item, user, app, *, lines=(), shipping=False):
@@ -152,9 +154,10 @@ def create_credit_memo(
         lines_total = sum((part[2] for part in line_parts), Decimal(0))
         shipping = Decimal(0)
         if include_shipping:
-            if CreditMemo.objects.filter(order_id=locked.pk, shipping_amount__gt=0).exists():
+            # Saleor's rule (order_grant_refund_utils.py, shipping_costs_already_granted)
+            if locked.granted_refunds.filter(shipping_costs_included=True).exists():
                 raise StoreCreditError(
-                    "Shipping was already credited.", field="includeShipping",
+                    "Shipping was already refunded.", field="includeShipping",
                     code=StoreCreditErrorCode.INVALID,
                 )
             shipping = locked.shipping_price_gross_amount.quantize(quantum(locked.currency))
@@ -164,14 +167,13 @@ def create_credit_memo(
         refundable = refundable_amount(locked)
         if total > refundable:
             raise StoreCreditError(
-                f"Only {_fmt(refundable, locked.currency)} paid on this order can still "
+                f"Only {tx.fmt(refundable, locked.currency)} paid on this order can still "
                 "be refunded.",
                 field="amount", code=StoreCreditErrorCode.REFUND_EXCEEDS_PAID,
             )
         account = get_or_create_account(user=locked.user, currency=locked.currency)
-        from_credit = _refund_store_credit_part(
-            locked, total, reason, user, app, line_parts, include_shipping
-        )
+        settle = _Settlement(locked, reason, user, app, line_parts, include_shipping)
+        from_credit = settle.store_credit(total)
         other = total - from_credit
         memo = CreditMemo.objects.create(
             order_id=locked.pk, account=account, amount=total,
@@ -191,11 +193,7 @@ def create_credit_memo(
                 reason=reason, refs=Refs(order_id=locked.pk, reference=f"credit-memo:{memo.pk}"),
                 expires_in_days=settings.credit_expiry_days,
             )
-            _settle_other_part(
-                locked, other, reason, user, app,
-                line_parts if from_credit == 0 else (),
-                include_shipping and from_credit == 0,
-            )
+            settle.other_payments(other, memo)
         last_entry = account.entries.order_by("-pk").first()
         after_balance_change(
             last_entry, settings=settings, notify=True, event=NOTIFY_CREDIT_MEMO,
@@ -215,9 +213,9 @@ def create_credit_memo(
                 "shipping": str(shipping), "reason": reason,
             },
         )
-        _timeline(
+        tx.timeline(
             locked.pk,
-            f"Credit memo: {_fmt(total, locked.currency)} refunded to store credit "
+            f"Credit memo: {tx.fmt(total, locked.currency)} refunded to store credit "
             f"({reason}).",
             f"store-credit-memo:{memo.pk}",
         )
@@ -230,45 +228,68 @@ def create_credit_memo(
     return run_idempotent(idempotency_key, "credit_memo", params, work)
 
 
-def _refund_store_credit_part(order, total, reason, user, app, line_parts, shipping) -> Decimal:
-    """Refund up to `total` through the order's store-credit payments."""
-    remaining = total
-    for item in order.payment_transactions.filter(
-        app_identifier=GATEWAY_ID, charged_value__gt=0
-    ).order_by("created_at"):
-        if remaining <= 0:
-            break
-        part = min(remaining, item.charged_value).quantize(quantum(order.currency))
-        granted = _grant(
-            order, part, reason, item, user, app,
-            lines=line_parts if remaining == total else (),
-            shipping=shipping and remaining == total,
-        )
-        request_event = create_transaction_event_requested(
-            item, part, TransactionAction.REFUND, user=user, app=app,
-            app_identifier=GATEWAY_ID, related_granted_refund=granted,
-        )
-        if not refund_item(item, request_event):
-            raise StoreCreditError(
-                "The store credit payment could not be refunded.",
-                field="amount", code=StoreCreditErrorCode.REFUND_EXCEEDS_PAID,
+class _Settlement:
+    """Settles a memo's total on the order's payments, store credit first; the chosen
+    lines and shipping go on the first granted refund."""
+
+    def __init__(self, order, reason, user, app, line_parts, shipping):
+        self.order, self.reason, self.user, self.app = order, reason, user, app
+        self.lines, self.shipping = list(line_parts), shipping
+
+    def _grant(self, amount, item):
+        granted = _grant(self.order, amount, self.reason, item, self.user, self.app,
+                         lines=self.lines, shipping=self.shipping)
+        self.lines, self.shipping = [], False
+        return granted
+
+    def _payments(self, *, ours: bool):
+        payments = self.order.payment_transactions.filter(charged_value__gt=0)
+        payments = payments.filter(app_identifier=GATEWAY_ID) if ours else payments.exclude(
+            app_identifier=GATEWAY_ID)
+        return payments.select_for_update(of=("self",)).order_by("created_at", "pk")
+
+    def store_credit(self, total) -> Decimal:
+        """Refund up to `total` through the order's store-credit payments."""
+        remaining = total
+        for item in self._payments(ours=True):
+            part = min(remaining, _refundable_on(item)).quantize(quantum(self.order.currency))
+            if part <= 0:
+                continue
+            request_event = tx.request(
+                item, part, TransactionAction.REFUND, user=self.user, app=self.app,
+                related_granted_refund=self._grant(part, item),
             )
-        remaining -= part
-    return total - remaining
+            if not refund_item(item, request_event):
+                raise StoreCreditError(
+                    "The store credit payment could not be refunded.",
+                    field="amount", code=StoreCreditErrorCode.REFUND_EXCEEDS_PAID,
+                )
+            remaining -= part
+            if remaining <= 0:
+                break
+        return total - remaining
 
-
-def _settle_other_part(order, amount, reason, user, app, line_parts, shipping) -> None:
-    item = _memo_transaction(order, user, app)
-    granted = _grant(order, amount, reason, item, user, app, lines=line_parts, shipping=shipping)
-    request_event = create_transaction_event_requested(
-        item, amount, TransactionAction.REFUND, user=user, app=app,
-        app_identifier=CREDIT_MEMO_ID, related_granted_refund=granted,
-    )
-    create_transaction_event_from_request_and_webhook_response(
-        request_event,
-        None,
-        transaction_webhook_response=_response(
-            TransactionEventType.REFUND_SUCCESS, amount,
-            "Refunded to the customer's store credit.", actions=[],
-        ),
-    )
+    def other_payments(self, amount, memo) -> None:
+        """Mark `amount` of the other payments as refunded to store credit."""
+        remaining = amount
+        for item in self._payments(ours=False):
+            part = min(remaining, _refundable_on(item)).quantize(quantum(self.order.currency))
+            if part <= 0:
+                continue
+            request_event = tx.request(
+                item, part, TransactionAction.REFUND, user=self.user, app=self.app,
+                app_identifier=CREDIT_MEMO_ID, related_granted_refund=self._grant(part, item),
+            )
+            # No `actions`: the payment app's own actions on its transaction stay.
+            tx.answer(
+                request_event, TransactionEventType.REFUND_SUCCESS, part,
+                f"Refunded to store credit (credit memo {memo.pk}); no money was "
+                "returned to this payment method.",
+            )
+            remaining -= part
+            if remaining <= 0:
+                return
+        raise StoreCreditError(
+            "The order's payments cannot cover this refund.", field="amount",
+            code=StoreCreditErrorCode.REFUND_EXCEEDS_PAID,
+        )
