@@ -38,7 +38,7 @@ def _total(checkout):
     checkout query does before the shopper pays)."""
     checkout.price_expiration = timezone.now()
     checkout.save(update_fields=["price_expiration"])
-    from saleor_store_credit.payments import left_to_pay
+    from saleor_store_credit.checkout import left_to_pay
     from saleor.plugins.manager import get_plugins_manager
 
     return left_to_pay(checkout, get_plugins_manager(allow_replica=False))

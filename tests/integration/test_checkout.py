@@ -21,7 +21,7 @@ from saleor.payment import TransactionEventType  # noqa: E402
 from saleor.payment.models import TransactionItem  # noqa: E402
 from saleor.plugins.manager import get_plugins_manager  # noqa: E402
 
-from saleor_store_credit import payments  # noqa: E402
+from saleor_store_credit import checkout as payments  # noqa: E402
 from saleor_store_credit.ledger import (  # noqa: E402
     Actor,
     credit,
@@ -132,7 +132,7 @@ def test_full_coverage_completes_checkout_with_no_other_payment(
     assert entry.order_id == order.pk and entry.amount == total
     assert Hold.objects.get().status == HoldStatus.CAPTURED
     messages = [e.parameters.get("message", "") for e in order.events.all()]
-    assert f"Store credit applied at checkout and charged: {total} USD." in messages
+    assert f"Store credit charged: {total} USD." in messages
     assert ledger_verify().ok
 
 

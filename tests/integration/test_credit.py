@@ -25,7 +25,8 @@ from saleor.order import OrderEvents, OrderStatus  # noqa: E402
 from saleor.order.models import Order  # noqa: E402
 from saleor.plugins.manager import get_plugins_manager  # noqa: E402
 
-from saleor_store_credit import conf, payments  # noqa: E402
+from saleor_store_credit import checkout as payments  # noqa: E402
+from saleor_store_credit import conf  # noqa: E402
 from saleor_store_credit.credit.models import (  # noqa: E402
     BlockingRule,
     CreditAudit,

@@ -202,7 +202,7 @@ def test_a_customer_cannot_pre_claim_the_key_of_a_staff_refund(
 ):
     from saleor.payment.models import TransactionEvent, TransactionItem
 
-    from saleor_store_credit import payments
+    from saleor_store_credit import checkout as payments
 
     from .test_checkout import REQUEST_ACTION
 
