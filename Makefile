@@ -1,4 +1,4 @@
-.PHONY: test smoke demo bench e2e
+.PHONY: test smoke demo bench e2e fuzz
 
 # The one test command. Tier 2 runs when SALEOR_PYTHON (and SALEOR_SRC for a source
 # checkout) point at a Saleor 3.23 environment; see README.
@@ -21,3 +21,10 @@ bench:
 # Browser tests only (also tier 3 of `make test` when SALEOR_PYTHON is set).
 e2e:
 	bash scripts/e2e
+
+# The tier-2 lifecycle model test, deep (README "Running the tests"). Needs SALEOR_PYTHON.
+FUZZ_EXAMPLES ?= 300
+FUZZ_STEPS ?= 40
+fuzz:
+	TIER2_ONLY=1 SKIP_E2E=1 SC_MODEL_EXAMPLES=$(FUZZ_EXAMPLES) SC_MODEL_STEPS=$(FUZZ_STEPS) \
+	  bash scripts/test -k test_money_stays_right_whatever_happens -s -p no:logging
