@@ -282,9 +282,14 @@ def prepare_completion(checkout_info, *, not_fully_paid) -> None:
     it), a reservation larger than what is left to pay is trimmed, and the hold is
     marked as being completed. `not_fully_paid`: the ValidationError to raise.
 
-    Costs no query for a checkout without payments."""
+    Costs no query for a checkout without payments, one for a checkout paid only by
+    other methods."""
     checkout = checkout_info.checkout
     if checkout.authorize_status == CheckoutAuthorizeStatus.NONE:
+        return
+    if not TransactionItem.objects.filter(
+        checkout_id=checkout.pk, app_identifier=tx.GATEWAY_ID
+    ).exists():
         return
     with transaction.atomic():
         locked = checkout_qs_select_for_update().filter(pk=checkout.pk).first()

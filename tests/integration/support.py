@@ -124,6 +124,11 @@ def ledger_view(item: TransactionItem) -> dict:
     }
 
 
+def ledger_captured(item: TransactionItem) -> Decimal:
+    return Hold.objects.filter(transaction_id=item.token, status=HoldStatus.CAPTURED
+                               ).aggregate(t=Sum("captured_amount"))["t"] or Decimal(0)
+
+
 def saleor_view(item: TransactionItem) -> dict:
     return {
         "authorized": item.authorized_value,
@@ -132,10 +137,11 @@ def saleor_view(item: TransactionItem) -> dict:
     }
 
 
-def order_needs(order: Order, *, excluding=None) -> Decimal:
+def order_needs(order: Order, *, excluding=None, count_grants=True) -> Decimal:
     """What an order still needs after payments other than `excluding` (Saleor's
     charge-status rule: the total minus granted refunds, order/utils.py)."""
-    granted = order.granted_refunds.aggregate(t=Sum("amount_value"))["t"] or Decimal(0)
+    granted = (order.granted_refunds.aggregate(t=Sum("amount_value"))["t"]
+               if count_grants else None) or Decimal(0)
     others = order.payment_transactions.exclude(pk=excluding).aggregate(
         c=Sum("charged_value"))["c"] or Decimal(0)
     return max(order.total_gross_amount - granted - others, Decimal(0))
@@ -155,13 +161,20 @@ def assert_money_consistent():
             # nothing is refunded beyond what that payment charged
             assert item.charged_value >= 0, (order.pk, item.name, item.charged_value)
         refunded = sum((i.refunded_value for i in items), Decimal(0))
-        paid = sum((i.charged_value + i.refunded_value for i in items), Decimal(0))
-        assert refunded <= paid, (order.pk, refunded, paid)
+        # money that came in: what each card charged, what store credit captured (a
+        # transaction that took no money, e.g. a bookkeeping one, adds nothing)
+        paid = sum((ledger_captured(i) if i.app_identifier == GATEWAY_ID
+                    else i.charged_value + i.refunded_value for i in items), Decimal(0))
+        assert refunded <= paid, ("order refunds more than was paid", order.pk, refunded,
+                                  paid)
         credited = Entry.objects.filter(
             order_id=order.pk, kind__in=[EntryKind.REFUND, EntryKind.CREDIT_MEMO]
         ).aggregate(t=Sum("amount"))["t"] or Decimal(0)
         assert credited <= paid, (order.pk, credited, paid)
         for item in items:
+            # a refund granted after the charge is an obligation to pay back, not an
+            # overcharge: the charge is checked against the total and other payments
             if item.app_identifier == GATEWAY_ID and item.charged_value > 0:
-                assert item.charged_value <= order_needs(order, excluding=item.pk), (
+                assert item.charged_value <= order_needs(
+                    order, excluding=item.pk, count_grants=False), (
                     "order overcharged by store credit", order.pk, item.charged_value)

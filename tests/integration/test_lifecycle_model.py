@@ -136,8 +136,9 @@ def lifecycle(store_credit_plugin, shopper_checkout, checkout_delivery, customer
 
         # --- setting the scene -----------------------------------------------
         @initialize(auto_confirm=st.booleans(), balance=amounts,
-                    expiring=st.none() | amounts, quantity=st.integers(1, 4))
-        def begin(self, auto_confirm, balance, expiring, quantity):
+                    expiring=st.none() | amounts, quantity=st.integers(1, 4),
+                    apply_at_once=st.booleans())
+        def begin(self, auto_confirm, balance, expiring, quantity, apply_at_once):
             channel.automatically_confirm_all_new_orders = auto_confirm
             channel.save(update_fields=["automatically_confirm_all_new_orders"])
             account = get_or_create_account(user=customer_user, currency="USD")
@@ -148,6 +149,8 @@ def lifecycle(store_credit_plugin, shopper_checkout, checkout_delivery, customer
             self.checkout = clone_checkout(shopper_checkout, checkout_delivery, customer_user)
             self.checkout_gid = gid("Checkout", self.checkout.pk)
             self._quantity(quantity)
+            if apply_at_once:  # most shoppers apply credit before anything else
+                self.apply_credit(None)
 
         def _quantity(self, quantity):
             line = self.checkout.lines.first()
