@@ -95,6 +95,43 @@ def _check_currency(account: Account, currency: str | None) -> None:
         )
 
 
+def _entry(account: Account, *, direction: str, amount: Decimal, kind: str, reason: str,
+           actor: Actor, refs: Refs, hold: Hold | None = None) -> Entry:
+    """The Entry for a balance change already applied to `account` (not saved)."""
+    return Entry(
+        account=account,
+        direction=direction,
+        amount=amount,
+        balance_after=account.balance,
+        kind=kind,
+        reason=reason,
+        hold=hold,
+        order_id=refs.order_id,
+        checkout_id=refs.checkout_id,
+        transaction_id=refs.transaction_id,
+        gift_card_id=refs.gift_card_id,
+        reference=refs.reference,
+        **actor.entry_fields(),
+    )
+
+
+def _entry_params(entry: Entry) -> list:
+    """The values of `_ENTRY_COLUMNS` but the hold, in order."""
+    return [entry.account_id, entry.direction, entry.amount, entry.balance_after,
+            entry.kind, entry.reason, entry.order_id, entry.checkout_id,
+            entry.transaction_id, entry.gift_card_id, entry.reference, entry.actor_type,
+            entry.actor_id, entry.actor_label]
+
+
+def _inserted(entry: Entry, pk, created_at) -> Entry:
+    entry.pk, entry.created_at = pk, created_at
+    entry._state.adding = False
+    entry._state.db = "default"
+    _announce("balance_changed", lambda: entry_payload(entry, entry.account),
+              entry.account.currency)
+    return entry
+
+
 def _insert_entry(
     account: Account,
     *,
@@ -110,34 +147,13 @@ def _insert_entry(
 
     This runs while the account row is locked, so it is one plain INSERT: the
     shorter the lock is held, the more writers a busy account serves."""
-    entry = Entry(
-        account=account,
-        direction=direction,
-        amount=amount,
-        balance_after=account.balance,
-        kind=kind,
-        reason=reason,
-        hold=hold,
-        order_id=refs.order_id,
-        checkout_id=refs.checkout_id,
-        transaction_id=refs.transaction_id,
-        gift_card_id=refs.gift_card_id,
-        reference=refs.reference,
-        **actor.entry_fields(),
-    )
+    entry = _entry(account, direction=direction, amount=amount, kind=kind,
+                   reason=reason, actor=actor, refs=refs, hold=hold)
+    params = _entry_params(entry)
+    params.insert(6, hold.pk if hold else None)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_ENTRY_SQL,
-            [account.pk, direction, amount, account.balance, kind, reason,
-             hold.pk if hold else None, refs.order_id, refs.checkout_id,
-             refs.transaction_id, refs.gift_card_id, refs.reference, actor.type,
-             actor.id, actor.label],
-        )
-        entry.pk, entry.created_at = cursor.fetchone()
-    entry._state.adding = False
-    entry._state.db = "default"
-    _announce("balance_changed", lambda: entry_payload(entry, account), account.currency)
-    return entry
+        cursor.execute(_INSERT_ENTRY_SQL, params)
+        return _inserted(entry, *cursor.fetchone())
 
 
 _INSERT_ENTRY_SQL = """
@@ -457,13 +473,17 @@ def capture_hold(
             row = cursor.fetchone()
             if row is None:
                 raise HoldNotActive("This hold is no longer active.")
-            cursor.execute(_CAPTURE_HOLD_SQL, {
-                "hold": hold_id, "captured": value, "reason": reason[:255],
-            })
+            account = account_after_update(row, spent=value)
+            entry = _entry(account, direction=EntryDirection.DEBIT, amount=value,
+                           kind=kind, reason=reason, actor=actor, refs=refs)
+            # the hold's resolution and its entry: one statement (the account row,
+            # locked above, comes first in the global lock order)
+            cursor.execute(_CAPTURE_HOLD_SQL, [
+                value, reason[:255], hold_id, *_entry_params(entry),
+            ])
             resolved = cursor.fetchone()
             if resolved is None:
                 raise HoldNotActive("This hold is no longer active.")
-        account = account_after_update(row, spent=value)
         locked_hold = Hold(
             id=hold_id, account_id=account.pk, amount=current.amount,
             status=HoldStatus.CAPTURED, captured_amount=value,
@@ -475,16 +495,8 @@ def capture_hold(
         _announce(
             "hold_captured", lambda: hold_payload(locked_hold, account), account.currency
         )
-        entry = _insert_entry(
-            account,
-            direction=EntryDirection.DEBIT,
-            amount=value,
-            kind=kind,
-            reason=reason,
-            actor=actor,
-            refs=refs,
-            hold=locked_hold,
-        )
+        entry.hold = locked_hold
+        entry = _inserted(entry, resolved[6], resolved[7])
         entry.successor_hold = (
             _successor(locked_hold, rest, account, resolved[4]) if rest > 0 else None
         )
@@ -503,12 +515,27 @@ UPDATE saleor_store_credit_account
 """ + ACCOUNT_RETURNING
 
 _CAPTURE_HOLD_SQL = """
-UPDATE saleor_store_credit_hold
-   SET status = 'captured', captured_amount = %(captured)s, resolved_at = NOW(),
-       resolution_reason = %(reason)s
- WHERE id = %(hold)s AND status = 'active'
-RETURNING checkout_id, transaction_id, expires_at, resolved_at, requested_amount,
-          reference
+WITH resolved AS (
+    UPDATE saleor_store_credit_hold
+       SET status = 'captured', captured_amount = %s, resolved_at = NOW(),
+           resolution_reason = %s
+     WHERE id = %s AND status = 'active'
+    RETURNING id, checkout_id, transaction_id, expires_at, resolved_at,
+              requested_amount, reference
+), entry AS (
+    INSERT INTO saleor_store_credit_entry (
+        account_id, direction, amount, balance_after, kind, reason, order_id,
+        checkout_id, transaction_id, gift_card_id, reference, actor_type, actor_id,
+        actor_label, hold_id, created_at)
+    SELECT %s, %s, %s::numeric, %s::numeric, %s, %s, %s::uuid, %s::uuid, %s::uuid,
+           %s::bigint, %s, %s, %s, %s, resolved.id, NOW()
+      FROM resolved
+    RETURNING id, created_at
+)
+SELECT resolved.checkout_id, resolved.transaction_id, resolved.expires_at,
+       resolved.resolved_at, resolved.requested_amount, resolved.reference,
+       entry.id, entry.created_at
+  FROM resolved, entry
 """
 
 
