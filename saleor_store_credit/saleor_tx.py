@@ -92,10 +92,12 @@ def answer(request_event, result, amount: Decimal, message: str = "", actions=No
     )
 
 
-def authorize(item, amount: Decimal, message: str, manager) -> None:
+def authorize(item, amount: Decimal, message: str, manager, *, first=False) -> None:
     """Add `amount` to what Saleor shows as authorized on `item` (and recompute the
-    checkout's statuses)."""
-    if item.events.filter(type=TransactionEventType.AUTHORIZATION_SUCCESS).exists():
+    checkout's statuses). `first`: the caller has just created `item`."""
+    if not first and item.events.filter(
+        type=TransactionEventType.AUTHORIZATION_SUCCESS
+    ).exists():
         _adjust_authorization(item, item.authorized_value + amount, message, manager)
         return
     request_event = TransactionEvent.objects.create(

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, IntegerField, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from saleor.checkout import CheckoutAuthorizeStatus
@@ -26,6 +26,7 @@ from saleor.checkout.calculations import calculate_checkout_total_with_gift_card
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
 from saleor.checkout.lock_objects import checkout_qs_select_for_update
 from saleor.checkout.models import Checkout
+from saleor.giftcard.models import GiftCard
 from saleor.payment.models import TransactionItem
 
 from .. import saleor_tx as tx
@@ -40,6 +41,7 @@ from ..errors import (
 from ..ledger import Actor, get_or_create_account, place_hold, release_hold, resize_hold
 from ..models import Account, Hold, HoldStatus
 from ..money import parse_amount, quantum
+from ..queries import scalar
 
 SYSTEM = Actor.system("store credit")
 _ZERO = Decimal(0)
@@ -71,6 +73,34 @@ def coverage(transactions, *, excluding=None) -> Decimal:
     return sum((value or _ZERO for value in covered.values()), _ZERO)
 
 
+# What a transaction covers of a checkout (checkout/payment_utils.py,
+# `_get_payment_amount_for_checkout`).
+_COVERED = (F("authorized_value") + F("charged_value") + F("authorize_pending_value")
+            + F("charge_pending_value"))
+
+
+def payment_annotations(outer="pk") -> dict:
+    """What one query tells about a checkout's payments, as annotations:
+    - `sc_others`: what its other (not store credit) transactions cover, by Saleor's
+      rule: authorized + charged + pending (checkout/payment_utils.py,
+      `_get_payment_amount_for_checkout`);
+    - `sc_gift_cards`: the balance of its active gift cards
+      (Checkout.get_total_gift_cards_balance);
+    - `sc_item`: its newest store-credit TransactionItem; `sc_transactions`: how many
+      transactions it has (Saleor's TRANSACTION_ITEMS_LIMIT)."""
+    transactions = TransactionItem.objects.filter(checkout_id=OuterRef(outer))
+    others = transactions.exclude(app_identifier=tx.GATEWAY_ID)
+    cards = GiftCard.objects.active(date=timezone.now().date()).filter(
+        checkouts=OuterRef(outer))
+    return {
+        "sc_others": scalar(others, "SUM", _COVERED, default=0),
+        "sc_gift_cards": scalar(cards, "SUM", F("current_balance_amount"), default=0),
+        "sc_item": Subquery(transactions.filter(app_identifier=tx.GATEWAY_ID)
+                            .order_by("-pk").values("pk")[:1]),
+        "sc_transactions": scalar(transactions, "COUNT", F("pk"), IntegerField()),
+    }
+
+
 def checkout_total(checkout: Checkout, manager, *, fresh=False) -> Decimal:
     """The checkout's total after gift cards, as Saleor's statuses use it.
 
@@ -100,10 +130,15 @@ def _our_item(checkout_pk, *, lock: bool) -> TransactionItem | None:
     return items.order_by("-pk").first()
 
 
-def _active_hold(item) -> Hold | None:
+def _active_hold(item, *, lock=False) -> Hold | None:
+    """The item's active hold; `lock`: with its row lock, so the completion mark read
+    is the latest (see `prepare_completion`)."""
     if item is None:
         return None
-    return Hold.objects.filter(transaction_id=item.token, status=HoldStatus.ACTIVE).first()
+    holds = Hold.objects.filter(transaction_id=item.token, status=HoldStatus.ACTIVE)
+    if lock:
+        holds = holds.select_for_update(of=("self",))
+    return holds.first()
 
 
 def _being_completed(hold: Hold | None) -> bool:
@@ -130,7 +165,7 @@ def _lock_own_checkout(checkout_token, user):
     if checkout.is_checkout_locked():
         raise _locked()
     item = _our_item(checkout.pk, lock=True)
-    hold = _active_hold(item)
+    hold = _active_hold(item, lock=True)
     if _being_completed(hold):
         raise _locked()
     return checkout, item, hold
@@ -140,7 +175,8 @@ def _lock_own_checkout(checkout_token, user):
 
 
 def _set_reserved(item, hold: Hold | None, value: Decimal, *, account, manager,
-                  reason: str, requested=..., expires_at=None) -> Hold | None:
+                  reason: str, requested=..., expires_at=None,
+                  new_item=False) -> Hold | None:
     """Make the reservation of `item` exactly `value`, in the ledger and in Saleor."""
     current = hold.amount if hold is not None else _ZERO
     if hold is None:
@@ -151,7 +187,8 @@ def _set_reserved(item, hold: Hold | None, value: Decimal, *, account, manager,
             transaction_id=item.token, expires_at=expires_at,
             requested_amount=None if requested is ... else requested,
         )
-        tx.authorize(item, value, f"Store credit reserved (hold {hold.pk}).", manager)
+        tx.authorize(item, value, f"Store credit reserved (hold {hold.pk}).", manager,
+                     first=new_item)
         return hold
     if value == current and (requested is ... or requested == hold.requested_amount) \
             and expires_at is None:
@@ -166,23 +203,35 @@ def _set_reserved(item, hold: Hold | None, value: Decimal, *, account, manager,
     return successor
 
 
+def _left_for_store_credit(checkout, manager) -> Decimal:
+    """What is left to pay after other payments, for a checkout annotated with
+    `payment_annotations()`; reprices it first when Saleor's price cache expired."""
+    if checkout.price_expiration and checkout.price_expiration > timezone.now():
+        total = max(checkout.total_gross_amount - checkout.sc_gift_cards, _ZERO)
+    else:
+        total = checkout_total(checkout, manager)
+    return max(total - checkout.sc_others, _ZERO).quantize(quantum(checkout.currency))
+
+
 def apply_to_checkout(
     *, checkout_token, user, manager, settings: StoreCreditSettings, amount=None
 ) -> Hold:
     """Reserve store credit for a checkout; applying again changes the amount."""
-    checkout = Checkout.objects.filter(pk=checkout_token).first()
-    if checkout is None or user is None or checkout.user_id != user.pk:
+    seen = (
+        Checkout.objects.select_related("channel").annotate(**payment_annotations())
+        .filter(pk=checkout_token).first()
+    )
+    if seen is None or user is None or seen.user_id != user.pk:
         raise NotFound("Checkout not found.", field="checkoutId")
-    if not settings.channel_enabled(checkout.channel.slug):
+    if not settings.channel_enabled(seen.channel.slug):
         raise StoreCreditError(
             "Store credit cannot be used in this channel.",
             field="checkoutId", code=StoreCreditErrorCode.CHANNEL_NOT_ENABLED,
         )
-    currency = checkout.currency
+    currency = seen.currency
     requested = None if amount is None else parse_amount(amount, currency)
-    previous = _our_item(checkout.pk, lock=False)
     # May reprice the checkout (Saleor saves prices under its own lock): before ours.
-    remaining = left_to_pay(checkout, manager, excluding=previous.pk if previous else None)
+    remaining = _left_for_store_credit(seen, manager)
 
     with transaction.atomic():
         checkout, item, hold = _lock_own_checkout(checkout_token, user)
@@ -207,9 +256,10 @@ def apply_to_checkout(
                 )
             if value > available:
                 raise InsufficientFunds("Not enough store credit available.")
-        if item is None:
+        new_item = item is None
+        if new_item:
             limit = getattr(django_settings, "TRANSACTION_ITEMS_LIMIT", 100)
-            if checkout.payment_transactions.count() >= limit:
+            if (seen.sc_transactions or 0) >= limit:
                 raise StoreCreditError(
                     "This checkout has too many payment attempts.",
                     field="checkoutId", code=StoreCreditErrorCode.TRANSACTION_LIMIT_REACHED,
@@ -217,7 +267,7 @@ def apply_to_checkout(
             item = tx.new_store_credit_item(checkout, user)
         return _set_reserved(
             item, hold, value, account=account, manager=manager,
-            reason="applied again", requested=requested,
+            reason="applied again", requested=requested, new_item=new_item,
             expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
         )
 
@@ -258,7 +308,7 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
     with transaction.atomic():
         locked = checkout_qs_select_for_update().filter(pk=checkout.pk).first()
         item = _our_item(checkout.pk, lock=True)
-        hold = _active_hold(item)
+        hold = _active_hold(item, lock=True)
         if locked is None or hold is None or _being_completed(hold):
             return hold
         account = Account.objects.get(pk=hold.account_id)
@@ -277,43 +327,111 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
 
 
 def prepare_completion(checkout_info, *, not_fully_paid) -> None:
-    """The gate in `preprocess_order_creation`: under the checkout lock, the payment
-    must still cover the checkout (a Remove may have committed after Saleor checked
-    it), a reservation larger than what is left to pay is trimmed, and the hold is
-    marked as being completed. `not_fully_paid`: the ValidationError to raise.
+    """The gate in `preprocess_order_creation`: the payment must still cover the
+    checkout (a Remove may have committed after Saleor checked it), a reservation
+    larger than what is left to pay is trimmed, and the hold is marked as being
+    completed (apply and remove then refuse it). `not_fully_paid`: the
+    ValidationError to raise.
 
-    Costs no query for a checkout without payments, one for a checkout paid only by
-    other methods."""
+    One statement in the usual cases: a checkout without store credit, and one whose
+    reservation fits (it is marked then). Marking takes the hold's row lock, which
+    apply, remove and the cart follower take too before they look at the mark, so
+    whichever comes second sees the other's result. Otherwise the slow path decides
+    under the checkout and item locks. In Saleor's transaction flow this runs outside
+    any transaction (complete_checkout.py, `complete_checkout_with_transaction`), so
+    the block below is the outermost one and commits; in the payment flow it runs
+    inside Saleor's own. Either way no savepoint is needed: the error is raised after
+    the block."""
     checkout = checkout_info.checkout
     if checkout.authorize_status == CheckoutAuthorizeStatus.NONE:
         return
-    if not TransactionItem.objects.filter(
-        checkout_id=checkout.pk, app_identifier=tx.GATEWAY_ID
-    ).exists():
-        return
-    with transaction.atomic():
-        locked = checkout_qs_select_for_update().filter(pk=checkout.pk).first()
-        if locked is None:
+    # complete_checkout priced the checkout just before (fetch_checkout_data)
+    total = checkout.total_gross_amount
+    unpaid_allowed = checkout_info.channel.allow_unpaid_orders
+    with transaction.atomic(savepoint=False):
+        item_pk, marked = _mark_if_it_fits(checkout.pk, total, unpaid_allowed)
+        if item_pk is None or marked:
             return
-        item = _our_item(locked.pk, lock=True)
-        if item is None:
-            return
-        hold = _active_hold(item)
-        ours = hold.amount if hold is not None else _ZERO
-        others = coverage(locked.payment_transactions.all(), excluding=item.pk)
-        # complete_checkout priced the checkout just before (fetch_checkout_data)
-        gift_cards = locked.get_total_gift_cards_balance().amount
-        total = max(checkout.total_gross_amount - gift_cards, _ZERO)
-        if others + ours < total and not checkout_info.channel.allow_unpaid_orders:
-            raise not_fully_paid
-        if hold is None:
-            return
-        needed = max(total - others, _ZERO)
-        if ours > needed:
-            account = Account.objects.get(pk=hold.account_id)
-            hold = _set_reserved(
-                item, hold, needed, account=account, manager=None,
-                reason="the order needs less",
-            )
-        if hold is not None:
-            Hold.objects.filter(pk=hold.pk).update(completing_at=timezone.now())
+        unpaid = _prepare_slowly(checkout.pk, total, unpaid_allowed)
+    if unpaid:
+        raise not_fully_paid
+
+
+_MARK_IF_IT_FITS = """
+WITH item AS (
+    SELECT id, token FROM {items}
+     WHERE checkout_id = %(checkout)s AND app_identifier = %(gateway)s
+     ORDER BY id DESC LIMIT 1
+), others AS (
+    SELECT COALESCE(SUM(authorized_value + charged_value + authorize_pending_value
+                        + charge_pending_value), 0) AS covered
+      FROM {items} WHERE checkout_id = %(checkout)s
+       AND app_identifier IS DISTINCT FROM %(gateway)s
+), cards AS (
+    SELECT COALESCE(SUM(g.current_balance_amount), 0) AS balance
+      FROM {cards} g JOIN {checkout_cards} cg ON cg.giftcard_id = g.id
+     WHERE cg.checkout_id = %(checkout)s AND g.is_active
+       AND (g.expiry_date IS NULL OR g.expiry_date >= %(today)s)
+), marked AS (
+    UPDATE {holds} h SET completing_at = %(now)s
+      FROM item, others, cards
+     WHERE h.transaction_id = item.token AND h.status = %(active)s
+       AND h.amount <= GREATEST(%(total)s - cards.balance, 0) - others.covered
+       AND (%(unpaid_allowed)s
+            OR others.covered + h.amount >= GREATEST(%(total)s - cards.balance, 0))
+    RETURNING h.id
+)
+SELECT (SELECT id FROM item), EXISTS (SELECT 1 FROM marked)
+"""
+
+
+def _mark_if_it_fits(checkout_pk, total, unpaid_allowed) -> tuple:
+    """One statement: find the checkout's store-credit item and mark its active hold
+    as being completed if, with the other payments (Saleor's rule,
+    checkout/payment_utils.py `_get_payment_amount_for_checkout`) and active gift
+    cards (Checkout.get_total_gift_cards_balance), it covers the checkout without
+    exceeding what is left to pay. (item pk or None, whether it was marked)."""
+    from django.db import connection
+
+    sql = _MARK_IF_IT_FITS.format(
+        items=TransactionItem._meta.db_table, cards=GiftCard._meta.db_table,
+        checkout_cards=Checkout.gift_cards.through._meta.db_table,
+        holds=Hold._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {
+            "checkout": checkout_pk, "gateway": tx.GATEWAY_ID,
+            "today": timezone.now().date(), "now": timezone.now(),
+            "active": HoldStatus.ACTIVE, "total": total,
+            "unpaid_allowed": bool(unpaid_allowed),
+        })
+        return cursor.fetchone()
+
+
+def _prepare_slowly(checkout_pk, total, unpaid_allowed) -> bool:
+    """The reservation does not simply fit (removed, too large, or the checkout not
+    covered): under the checkout and item locks, trim or refuse. True: the checkout
+    is not paid."""
+    if checkout_qs_select_for_update().filter(pk=checkout_pk).values_list(
+        "pk", flat=True
+    ).first() is None:
+        return False
+    # new statements: they see what committed while the lock was awaited
+    checkout = Checkout.objects.annotate(**payment_annotations()).get(pk=checkout_pk)
+    item = _our_item(checkout_pk, lock=True)
+    hold = _active_hold(item, lock=True)
+    ours = hold.amount if hold is not None else _ZERO
+    total = max(total - checkout.sc_gift_cards, _ZERO)
+    others = checkout.sc_others
+    if others + ours < total and not unpaid_allowed:
+        return True
+    if hold is None:
+        return False
+    needed = max(total - others, _ZERO)
+    if ours > needed:
+        account = Account.objects.get(pk=hold.account_id)
+        hold = _set_reserved(item, hold, needed, account=account, manager=None,
+                             reason="the order needs less")
+    if hold is not None:
+        Hold.objects.filter(pk=hold.pk).update(completing_at=timezone.now())
+    return False

@@ -13,7 +13,7 @@ that resolves its hold takes that lock first, so the checks below cannot go stal
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 
 from saleor.payment import TransactionEventType
 from saleor.payment.models import TransactionItem
@@ -22,6 +22,7 @@ from .. import saleor_tx as tx
 from ..ledger import Actor, Refs, capture_hold, credit, release_hold, resize_hold
 from ..ledger.idempotency import internal_key
 from ..models import Entry, EntryKind, Hold, HoldStatus
+from ..queries import scalar
 
 SYSTEM = Actor.system("store credit")
 _ZERO = Decimal(0)
@@ -39,23 +40,62 @@ def _active_hold(item) -> Hold | None:
     return Hold.objects.filter(transaction_id=item.token, status=HoldStatus.ACTIVE).first()
 
 
+def _needed_annotations(order_ref="order_id", item_ref="pk") -> dict:
+    """Annotations of a TransactionItem for `still_needed`: the order's granted
+    refunds, everything charged on it, what its other payments have authorized."""
+    from saleor.order.models import OrderGrantedRefund
+
+    transactions = TransactionItem.objects.filter(order_id=OuterRef(order_ref))
+    return {
+        "sc_granted": scalar(OrderGrantedRefund.objects.filter(order_id=OuterRef(order_ref)),
+                             "SUM", F("amount_value"), default=0),
+        "sc_charged": scalar(transactions, "SUM", F("charged_value"), default=0),
+        "sc_pending": scalar(transactions.exclude(pk=OuterRef(item_ref)), "SUM",
+                             F("authorized_value") + F("authorize_pending_value")
+                             + F("charge_pending_value"), default=0),
+    }
+
+
+def _needed_from(order, annotated) -> Decimal:
+    paid = annotated.sc_granted + annotated.sc_charged + annotated.sc_pending
+    return max(order.total_gross_amount - paid, _ZERO)
+
+
 def still_needed(order, item) -> Decimal:
     """What `order` still needs from `item`: its total minus granted refunds, minus
-    everything charged, minus what its other payments have authorized."""
-    granted = order.granted_refunds.aggregate(t=Sum("amount_value"))["t"] or _ZERO
-    transactions = TransactionItem.objects.filter(order_id=order.pk)
-    charged = transactions.aggregate(t=Sum("charged_value"))["t"] or _ZERO
-    others = transactions.exclude(pk=item.pk).aggregate(
-        a=Sum("authorized_value"), ap=Sum("authorize_pending_value"),
-        cp=Sum("charge_pending_value"))
-    pending = sum((value or _ZERO for value in others.values()), _ZERO)
-    return max(order.total_gross_amount - granted - charged - pending, _ZERO)
+    everything charged, minus what its other payments have authorized (Saleor's
+    charge-status rule, saleor/order/utils.py). One query."""
+    annotated = TransactionItem.objects.annotate(**_needed_annotations()).get(pk=item.pk)
+    return _needed_from(order, annotated)
+
+
+def _locked_with_holds(order_pk):
+    """The order's store-credit authorizations, locked, each with its active hold
+    (`sc_hold`, or None) and what the order still needs (`sc_needed_*`): one query."""
+    holds = Hold.objects.filter(transaction_id=OuterRef("token"), status=HoldStatus.ACTIVE)
+    items = list(
+        TransactionItem.objects.select_for_update(of=("self",))
+        .filter(order_id=order_pk, app_identifier=tx.GATEWAY_ID, authorized_value__gt=0)
+        .annotate(sc_hold_pk=Subquery(holds.values("pk")[:1]),
+                  sc_hold_account=Subquery(holds.values("account_id")[:1]),
+                  sc_hold_amount=Subquery(holds.values("amount")[:1]),
+                  **_needed_annotations())
+        .order_by("pk")
+    )
+    for item in items:
+        item.sc_hold = None
+        if item.sc_hold_pk is not None:
+            item.sc_hold = Hold(id=item.sc_hold_pk, account_id=item.sc_hold_account,
+                                amount=item.sc_hold_amount, status=HoldStatus.ACTIVE)
+            item.sc_hold._state.adding = False
+    return items
 
 
 def _charge(order, item, hold: Hold, amount: Decimal, *, keep_rest: bool,
             request_event=None):
     entry = capture_hold(
-        hold=hold, actor=SYSTEM, amount=amount, keep_rest=keep_rest,
+        hold=hold, actor=SYSTEM, amount=None if amount == hold.amount else amount,
+        keep_rest=keep_rest,
         refs=Refs(order_id=order.pk, transaction_id=item.token),
         reason=f"Order {order.number}", savepoint=False,
     )
@@ -70,19 +110,23 @@ def _charge(order, item, hold: Hold, amount: Decimal, *, keep_rest: bool,
 def capture_for_order(order) -> int:
     """Charge each store-credit authorization of a confirmed order, never more than
     the order still needs; what it does not need is released. Exactly once: under the
-    item lock a resolved hold is simply not there any more. An order without store
-    credit costs one query."""
+    item lock a resolved hold is simply not there any more. Costs no query for an
+    order with nothing authorized, one for an order authorized by other methods."""
+    if getattr(order, "total_authorized_amount", None) == 0:
+        return 0
     if hasattr(order, "_prefetched_objects_cache"):
         order._prefetched_objects_cache.pop("payment_transactions", None)
     captured = 0
     # Saleor calls this after the order commit, so this is normally the outermost
     # transaction; nested (e.g. a test's transaction) it adds no savepoint.
     with transaction.atomic(savepoint=False):
-        for item in _locked_items(order.pk, authorized_value__gt=0):
-            hold = _active_hold(item)
+        for number, item in enumerate(_locked_with_holds(order.pk)):
+            hold = item.sc_hold
             if hold is None:
                 continue
-            amount = min(hold.amount, still_needed(order, item))
+            # after a first charge the figures read with the lock are out of date
+            needed = _needed_from(order, item) if number == 0 else still_needed(order, item)
+            amount = min(hold.amount, needed)
             if amount > 0:
                 _charge(order, item, hold, amount, keep_rest=False)
                 captured += 1

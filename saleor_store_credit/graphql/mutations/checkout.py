@@ -57,14 +57,37 @@ def checkout_store_credit(checkout, user, manager):
     )
 
 
+class _CheckoutStoreCreditPayload:
+    """`checkoutStoreCredit` on a mutation's payload, read only when the client asks
+    for it (it costs a few queries)."""
+
+    checkout_store_credit = graphene.Field(CheckoutStoreCredit)
+
+    @staticmethod
+    def resolve_checkout_store_credit(root, _info):
+        from saleor.checkout.models import Checkout
+
+        state = getattr(root, "_store_credit_of", None)
+        if state is None:
+            return None
+        token, user = state
+        checkout = Checkout.objects.filter(pk=token).first()
+        return checkout_store_credit(checkout, user, plugins_manager()) if checkout else None
+
+    @classmethod
+    def answer(cls, token, user):
+        payload = cls(errors=[])
+        payload._store_credit_of = (token, user)
+        return payload
+
+
 def _require_customer(context):
     if not getattr(context, "user", None):
         raise PermissionDenied("Log in to use store credit.")
     return context.user
 
 
-class CheckoutStoreCreditApply(BaseStoreCreditMutation):
-    checkout_store_credit = graphene.Field(CheckoutStoreCredit)
+class CheckoutStoreCreditApply(_CheckoutStoreCreditPayload, BaseStoreCreditMutation):
 
     class Arguments:
         checkout_id = graphene.ID(required=True)
@@ -78,24 +101,18 @@ class CheckoutStoreCreditApply(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, checkout_id, amount=None):
-        from saleor.checkout.models import Checkout
-
         from ...checkout import apply_to_checkout
 
         user = _require_customer(info.context)
         token = decode_checkout_token(checkout_id)
-        manager = plugins_manager()
         apply_to_checkout(
-            checkout_token=token, user=user, manager=manager,
+            checkout_token=token, user=user, manager=plugins_manager(),
             settings=info.context.store_credit_settings, amount=amount,
         )
-        checkout = Checkout.objects.get(pk=token)
-        return cls(checkout_store_credit=checkout_store_credit(checkout, user, manager),
-                   errors=[])
+        return cls.answer(token, user)
 
 
-class CheckoutStoreCreditRemove(BaseStoreCreditMutation):
-    checkout_store_credit = graphene.Field(CheckoutStoreCredit)
+class CheckoutStoreCreditRemove(_CheckoutStoreCreditPayload, BaseStoreCreditMutation):
 
     class Arguments:
         checkout_id = graphene.ID(required=True)
@@ -105,18 +122,12 @@ class CheckoutStoreCreditRemove(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, checkout_id):
-        from saleor.checkout.models import Checkout
-
         from ...checkout import remove_from_checkout
 
         user = _require_customer(info.context)
         token = decode_checkout_token(checkout_id)
         remove_from_checkout(checkout_token=token, user=user)
-        checkout = Checkout.objects.get(pk=token)
-        return cls(
-            checkout_store_credit=checkout_store_credit(checkout, user, plugins_manager()),
-            errors=[],
-        )
+        return cls.answer(token, user)
 
 
 def resolve_checkout_store_credit(info, checkout_id):
