@@ -156,3 +156,75 @@ def test_remove_after_the_order_exists_is_refused(
     assert removed["errors"][0]["code"] == "NOT_FOUND"
     assert our_item().charged_value > 0
     assert_money_consistent()
+
+
+def _wait_for_a_lock_wait(seconds=20.0) -> bool:
+    """True once another backend of this database waits on a lock (pg_stat_activity;
+    its snapshot is cleared each time, as this runs inside the caller's transaction)."""
+    import time
+
+    from django.db import connections
+
+    deadline = time.monotonic() + seconds
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_completion_meeting_a_remove_in_flight_waits_for_it_and_fails_cleanly(
+    store_credit_plugin, sc_client, shopper_checkout, customer_user, user_api_client
+):
+    # given the checkout covered by store credit, and the shopper's Remove holding its
+    # locks (paused just before it releases the hold)
+    account = fund(customer_user, "1000.00")
+    shopper = sc_client(user=customer_user)
+    checkout_gid = gid("Checkout", shopper_checkout.pk)
+    shopper.query(APPLY, {"id": checkout_gid})
+    outcome = {}
+
+    def complete():
+        from django.db import connections
+
+        from saleor.core.db.connection import allow_writer
+
+        # a connection of its own (the thread would otherwise share the test's)
+        connections["default"] = connections.create_connection("default")
+        connections["replica"] = connections["default"]
+        try:
+            with allow_writer():
+                outcome["completed"] = data(
+                    user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
+        finally:
+            connection.close()
+
+    completing = threading.Thread(target=complete)
+
+    # when checkoutComplete starts in another process meanwhile and reaches a lock
+    def while_remove_holds_its_locks(*_args, **_kwargs):
+        completing.start()
+        outcome["waited"] = _wait_for_a_lock_wait()
+
+    with RunBefore("saleor_store_credit.checkout.apply.release_hold",
+                   while_remove_holds_its_locks):
+        removed = shopper.query(REMOVE, {"id": checkout_gid})
+    completing.join(60)
+
+    # then it waited for the Remove, saw it, and placed no order without the credit
+    assert outcome["waited"]
+    assert removed["data"]["checkoutStoreCreditRemove"]["errors"] == []
+    result = outcome["completed"]["checkoutComplete"]
+    assert result["order"] is None
+    assert result["errors"][0]["code"] == "CHECKOUT_NOT_FULLY_PAID"
+    assert not Order.objects.exists()
+    account.refresh_from_db()
+    assert (account.balance, account.held) == (Decimal("1000.00"), Decimal(0))
+    assert_money_consistent()
