@@ -62,6 +62,14 @@ class StoreCreditPlugin(BasePlugin):
             "name": conf.GIFT_CARD_ATTEMPTS_PER_HOUR,
             "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR),
         },
+        {
+            "name": conf.GIFT_CARD_ATTEMPTS_PER_ADDRESS,
+            "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_PER_ADDRESS),
+        },
+        {
+            "name": conf.GIFT_CARD_ATTEMPTS_OVERALL,
+            "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_OVERALL),
+        },
         {"name": conf.CREDIT_CHANNELS, "value": ""},
         {"name": conf.CREDIT_FOUR_EYES, "value": False},
         {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
@@ -140,6 +148,19 @@ class StoreCreditPlugin(BasePlugin):
             "type": _S.STRING,
             "label": "Gift card conversion attempts per customer per hour",
             "help_text": "Failed code entries allowed before further tries are refused.",
+        },
+        conf.GIFT_CARD_ATTEMPTS_PER_ADDRESS: {
+            "type": _S.STRING,
+            "label": "Gift card conversion attempts per client address per hour",
+            "help_text": "Failed code entries from one address (as Saleor determines "
+            "it, X-Forwarded-For first), whatever the account, before further tries "
+            "from it are refused.",
+        },
+        conf.GIFT_CARD_ATTEMPTS_OVERALL: {
+            "type": _S.STRING,
+            "label": "Gift card conversion attempts overall per hour",
+            "help_text": "Failed code entries across all customers and addresses "
+            "before every further try is refused for the rest of the hour.",
         },
         conf.CREDIT_CHANNELS: {
             "type": _S.STRING,

@@ -21,6 +21,7 @@ class LockSpace(IntEnum):
     CREDIT_CUSTOMER = 0x5C0C0001
     CREDIT_GROUP = 0x5C0C0002
     REIMBURSEMENT_RUN = 0x5C0C0003
+    GIFT_CARD_ATTEMPTS = 0x5C0C0004
 
 
 def _key(space: LockSpace, ident: int) -> list[int]:
