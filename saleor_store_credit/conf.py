@@ -169,6 +169,20 @@ class StoreCreditSettings:
         )
 
 
+def validate_for_saving(configuration: list[dict]) -> StoreCreditSettings:
+    """What `pluginUpdate` may store: parseable, and no webhook target without a
+    signing secret (receivers must be able to verify every delivery). Reading an
+    older stored configuration stays lenient; delivery refuses to send unsigned."""
+    parsed = StoreCreditSettings.from_configuration(configuration)
+    if parsed.webhook_targets and not parsed.webhook_secret.strip():
+        raise ConfigurationError(
+            WEBHOOK_SECRET,
+            "Set a webhook signing secret before adding webhook target URLs: "
+            "receivers must be able to verify every delivery.",
+        )
+    return parsed
+
+
 _scoped: ContextVar["StoreCreditSettings | None"] = ContextVar("store_credit_settings", default=None)
 
 

@@ -111,7 +111,8 @@ class StoreCreditPlugin(BasePlugin):
         conf.WEBHOOK_SECRET: {
             "type": _S.SECRET,
             "label": "Webhook signing secret",
-            "help_text": "HMAC-SHA256 key for the Store-Credit-Signature header.",
+            "help_text": "HMAC-SHA256 key for the Store-Credit-Signature header; "
+            "required as soon as webhook URLs are set.",
         },
         conf.NOTIFY_BALANCE_CHANGED: {
             "type": _S.BOOLEAN,
@@ -193,7 +194,7 @@ class StoreCreditPlugin(BasePlugin):
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
         try:
-            StoreCreditSettings.from_configuration(plugin_configuration.configuration)
+            conf.validate_for_saving(plugin_configuration.configuration)
         except ConfigurationError as exc:
             raise ValidationError({exc.field_name: ValidationError(str(exc))}) from None
 
