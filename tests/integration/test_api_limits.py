@@ -138,3 +138,32 @@ def test_the_standard_introspection_query_is_within_the_limits(sc_client):
 
     assert "errors" not in content, content["errors"]
     assert content["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+def test_too_many_mutations_in_one_request_get_saleors_error_and_none_runs(
+    sc_client, staff_user, customer_user, permission_manage_users,
+    permission_manage_payments, settings,
+):
+    # given Saleor's default of 4 mutations per request, and five adjustments
+    import graphene
+
+    from saleor_store_credit.models import Entry
+
+    assert settings.GRAPHQL_MUTATION_COUNT_LIMIT == 4
+    grant(staff_user, permission_manage_users, permission_manage_payments)
+    customer = graphene.Node.to_global_id("User", customer_user.pk)
+    query = "mutation { %s }" % " ".join(
+        f'a{i}: storeCreditAdjust(customerId: "{customer}", amount: "1.00", '
+        f'currency: "USD", reason: "r{i}") {{ errors {{ code }} }}'
+        for i in range(5)
+    )
+
+    # when
+    response = sc_client(user=staff_user).post_graphql(query)
+
+    # then
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["message"] == "Number of mutations exceed the limit of 4"
+    assert error["extensions"]["exception"]["code"] == "GraphQLError"
+    assert not Entry.objects.exists()
