@@ -22,11 +22,17 @@ MIN_REIMBURSEMENT = "minimum_reimbursement_amount"
 MIRROR_TO_METADATA = "mirror_balance_to_private_metadata"
 DEACTIVATE_REDEEMED_GIFT_CARDS = "deactivate_redeemed_gift_cards"
 GIFT_CARD_ATTEMPTS_PER_HOUR = "gift_card_redeem_attempts_per_hour"
+GIFT_CARD_ATTEMPTS_PER_ADDRESS = "gift_card_redeem_attempts_per_address_per_hour"
+GIFT_CARD_ATTEMPTS_OVERALL = "gift_card_redeem_attempts_overall_per_hour"
 CREDIT_CHANNELS = "credit_management_channels"
 CREDIT_FOUR_EYES = "credit_four_eyes_approval"
 CREDIT_FORBID_DIRECT_EDITS = "credit_forbid_direct_limit_edits"
 
 DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR = 5
+# One attacker can open many accounts: failed tries are also limited per client
+# address and over the whole shop.
+DEFAULT_GIFT_CARD_ATTEMPTS_PER_ADDRESS = 20
+DEFAULT_GIFT_CARD_ATTEMPTS_OVERALL = 200
 
 DEFAULT_HOLD_LIFETIME_MINUTES = 24 * 60
 
@@ -90,6 +96,8 @@ class StoreCreditSettings:
     mirror_to_metadata: bool = True
     deactivate_redeemed_gift_cards: bool = False
     gift_card_attempts_per_hour: int = DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR
+    gift_card_attempts_per_address: int = DEFAULT_GIFT_CARD_ATTEMPTS_PER_ADDRESS
+    gift_card_attempts_overall: int = DEFAULT_GIFT_CARD_ATTEMPTS_OVERALL
     # Customer credit management: channel slugs, ("*",) for all, () for off.
     credit_channels: tuple[str, ...] = ()
     credit_four_eyes: bool = False
@@ -143,10 +151,36 @@ class StoreCreditSettings:
                 minimum=1,
             )
             or DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR,
+            gift_card_attempts_per_address=_int_or_none(
+                GIFT_CARD_ATTEMPTS_PER_ADDRESS,
+                values.get(GIFT_CARD_ATTEMPTS_PER_ADDRESS),
+                minimum=1,
+            )
+            or DEFAULT_GIFT_CARD_ATTEMPTS_PER_ADDRESS,
+            gift_card_attempts_overall=_int_or_none(
+                GIFT_CARD_ATTEMPTS_OVERALL,
+                values.get(GIFT_CARD_ATTEMPTS_OVERALL),
+                minimum=1,
+            )
+            or DEFAULT_GIFT_CARD_ATTEMPTS_OVERALL,
             credit_channels=tuple(_lines(values.get(CREDIT_CHANNELS))),
             credit_four_eyes=_bool(values.get(CREDIT_FOUR_EYES, False)),
             credit_forbid_direct_edits=_bool(values.get(CREDIT_FORBID_DIRECT_EDITS, False)),
         )
+
+
+def validate_for_saving(configuration: list[dict]) -> StoreCreditSettings:
+    """What `pluginUpdate` may store: parseable, and no webhook target without a
+    signing secret (receivers must be able to verify every delivery). Reading an
+    older stored configuration stays lenient; delivery refuses to send unsigned."""
+    parsed = StoreCreditSettings.from_configuration(configuration)
+    if parsed.webhook_targets and not parsed.webhook_secret.strip():
+        raise ConfigurationError(
+            WEBHOOK_SECRET,
+            "Set a webhook signing secret before adding webhook target URLs: "
+            "receivers must be able to verify every delivery.",
+        )
+    return parsed
 
 
 _scoped: ContextVar["StoreCreditSettings | None"] = ContextVar("store_credit_settings", default=None)

@@ -3,8 +3,13 @@
 The card row is locked (Saleor's own lock helper), validated, drained to zero with
 Saleor's BALANCE_ADJUSTED event and a note naming the ledger entry, and the account is
 credited in the same DB transaction. Every reason a code can't be used gives the same
-answer, so the endpoint is no oracle for which codes exist.
+answer (including "the balance would exceed the maximum"), so the endpoint is no oracle
+for which codes exist. Failed tries are limited per customer, per client address and
+overall; the limits are counted under one advisory lock, so concurrent guesses cannot
+slip past them.
 """
+
+import ipaddress
 
 import logging
 from datetime import timedelta
@@ -28,12 +33,14 @@ from .conf import StoreCreditSettings
 from .errors import IdempotencyKeyReused, StoreCreditError, StoreCreditErrorCode
 from .integration import after_balance_change
 from .ledger import Actor, Refs, credit, get_or_create_account
+from .ledger.locks import LockSpace, advisory_xact_lock
 from .models import Entry, EntryKind, GiftCardRedeemAttempt
 from .signals import store_credit_event
 
 logger = logging.getLogger(__name__)
 
-INVALID_CODE_MESSAGE = "Gift card code is not valid."
+INVALID_CODE_MESSAGE = "This gift card code can't be converted to store credit."
+TOO_MANY_ATTEMPTS_MESSAGE = "Too many gift card attempts. Try again later."
 
 
 def _invalid() -> StoreCreditError:
@@ -66,18 +73,57 @@ def _why_unusable(card, user_id) -> str | None:
     return None
 
 
-def _check_attempts(user, settings: StoreCreditSettings) -> GiftCardRedeemAttempt:
-    """Count this try (committed at once, so a refusal still counts)."""
-    since = timezone.now() - timedelta(hours=1)
-    failed = GiftCardRedeemAttempt.objects.filter(
-        user=user, succeeded=False, created_at__gte=since
-    ).count()
-    if failed >= settings.gift_card_attempts_per_hour:
-        raise StoreCreditError(
-            "Too many gift card attempts. Try again later.",
-            field="code", code=StoreCreditErrorCode.TOO_MANY_ATTEMPTS,
+def client_address(request) -> str | None:
+    """The caller's IP address exactly as Saleor determines it (the first valid
+    X-Forwarded-For address, else REMOTE_ADDR: saleor/core/utils/__init__.py
+    `get_client_ip`, which Saleor uses for checkouts and orders)."""
+    from saleor.core.utils import get_client_ip
+
+    if request is None or not hasattr(request, "META"):
+        return None
+    raw = (get_client_ip(request) or "").strip()
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def _check_attempts(
+    user, settings: StoreCreditSettings, address: str | None
+) -> GiftCardRedeemAttempt:
+    """Count this try against the limits and record it, committed at once so a
+    refusal still counts. A try counts as failed until it succeeds, so tries in
+    flight count too.
+
+    One advisory lock (the plugin's own key space) serialises the count and the
+    insert of every try: without it, concurrent guesses all read the same count and
+    all pass. The section is a few indexed counts, so one lock for the shop (which the
+    overall limit needs anyway) costs nothing measurable; it also covers the
+    per-customer and per-address counts."""
+    with transaction.atomic():
+        advisory_xact_lock(LockSpace.GIFT_CARD_ATTEMPTS, 0)
+        failed = GiftCardRedeemAttempt.objects.filter(
+            succeeded=False, created_at__gte=timezone.now() - timedelta(hours=1)
         )
-    return GiftCardRedeemAttempt.objects.create(user=user)
+        over = (
+            failed.filter(user=user).count() >= settings.gift_card_attempts_per_hour
+            or (
+                address is not None
+                and failed.filter(client_address=address).count()
+                >= settings.gift_card_attempts_per_address
+            )
+            or failed.count() >= settings.gift_card_attempts_overall
+        )
+        if over:
+            logger.info(
+                "Refused gift card try by customer %s from %s: attempt limit",
+                user.pk, address,
+            )
+            raise StoreCreditError(
+                TOO_MANY_ATTEMPTS_MESSAGE,
+                field="code", code=StoreCreditErrorCode.TOO_MANY_ATTEMPTS,
+            )
+        return GiftCardRedeemAttempt.objects.create(user=user, client_address=address)
 
 
 def redeem_gift_card(
@@ -89,11 +135,14 @@ def redeem_gift_card(
     idempotency_key: str | None = None,
     requestor_user=None,
     requestor_app=None,
+    address: str | None = None,
 ) -> Entry:
+    """`address`: the caller's client address (`client_address(request)`), None for
+    calls without a request."""
     code = (code or "").strip()
     if idempotency_key and (first := _replayed(idempotency_key, code, customer)):
         return first
-    attempt = _check_attempts(customer, settings)
+    attempt = _check_attempts(customer, settings, address)
     try:
         return _redeem(code, customer, actor, settings, idempotency_key, attempt,
                        requestor_user, requestor_app)
@@ -138,18 +187,29 @@ def _redeem(code, customer, actor, settings, idempotency_key, attempt,
             )
             raise _invalid()
         amount = card.current_balance_amount
-        account = get_or_create_account(user=customer, currency=card.currency)
-        entry = credit(
-            account=account,
-            amount=amount,
-            kind=EntryKind.GIFT_CARD,
-            actor=actor,
-            reason=f"Gift card ending {card.display_code}",
-            refs=Refs(gift_card_id=card.pk),
-            max_balance=settings.max_balance,
-            expires_in_days=settings.credit_expiry_days,
-            idempotency_key=idempotency_key,
-        )
+        try:
+            account = get_or_create_account(user=customer, currency=card.currency)
+            entry = credit(
+                account=account,
+                amount=amount,
+                kind=EntryKind.GIFT_CARD,
+                actor=actor,
+                reason=f"Gift card ending {card.display_code}",
+                refs=Refs(gift_card_id=card.pk),
+                max_balance=settings.max_balance,
+                expires_in_days=settings.credit_expiry_days,
+                idempotency_key=idempotency_key,
+            )
+        except IdempotencyKeyReused:
+            raise
+        except StoreCreditError as exc:
+            # Only a real card gets this far: "would exceed the maximum balance", a
+            # currency the ledger refuses... must answer like an unknown code.
+            logger.info(
+                "Refused gift card conversion for customer %s: %s", customer.pk,
+                getattr(exc.code, "value", exc.code),
+            )
+            raise _invalid() from None
         old_current, old_initial = card.current_balance_amount, card.initial_balance_amount
         card.current_balance_amount = 0
         card.used_by = customer

@@ -236,13 +236,25 @@ class IdempotencyRecord(models.Model):
 
 
 class GiftCardRedeemAttempt(models.Model):
-    """One code entry by a customer; failed ones count against the attempt limit."""
+    """One code entry by a customer; failed ones count against the attempt limits
+    (per customer, per client address, overall)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
     succeeded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The caller's address as Saleor determines it (saleor/core/utils get_client_ip);
+    # NULL for calls made without a request (staff tools, tasks) and older rows.
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["client_address", "created_at"],
+                name="sc_gc_attempt_address_time",
+            )
+        ]
 
 
 class CreditMemo(ActorFields):

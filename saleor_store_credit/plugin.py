@@ -62,6 +62,14 @@ class StoreCreditPlugin(BasePlugin):
             "name": conf.GIFT_CARD_ATTEMPTS_PER_HOUR,
             "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR),
         },
+        {
+            "name": conf.GIFT_CARD_ATTEMPTS_PER_ADDRESS,
+            "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_PER_ADDRESS),
+        },
+        {
+            "name": conf.GIFT_CARD_ATTEMPTS_OVERALL,
+            "value": str(conf.DEFAULT_GIFT_CARD_ATTEMPTS_OVERALL),
+        },
         {"name": conf.CREDIT_CHANNELS, "value": ""},
         {"name": conf.CREDIT_FOUR_EYES, "value": False},
         {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
@@ -103,7 +111,8 @@ class StoreCreditPlugin(BasePlugin):
         conf.WEBHOOK_SECRET: {
             "type": _S.SECRET,
             "label": "Webhook signing secret",
-            "help_text": "HMAC-SHA256 key for the Store-Credit-Signature header.",
+            "help_text": "HMAC-SHA256 key for the Store-Credit-Signature header; "
+            "required as soon as webhook URLs are set.",
         },
         conf.NOTIFY_BALANCE_CHANGED: {
             "type": _S.BOOLEAN,
@@ -141,6 +150,19 @@ class StoreCreditPlugin(BasePlugin):
             "label": "Gift card conversion attempts per customer per hour",
             "help_text": "Failed code entries allowed before further tries are refused.",
         },
+        conf.GIFT_CARD_ATTEMPTS_PER_ADDRESS: {
+            "type": _S.STRING,
+            "label": "Gift card conversion attempts per client address per hour",
+            "help_text": "Failed code entries from one address (as Saleor determines "
+            "it, X-Forwarded-For first), whatever the account, before further tries "
+            "from it are refused.",
+        },
+        conf.GIFT_CARD_ATTEMPTS_OVERALL: {
+            "type": _S.STRING,
+            "label": "Gift card conversion attempts overall per hour",
+            "help_text": "Failed code entries across all customers and addresses "
+            "before every further try is refused for the rest of the hour.",
+        },
         conf.CREDIT_CHANNELS: {
             "type": _S.STRING,
             "label": "Credit management channels",
@@ -172,7 +194,7 @@ class StoreCreditPlugin(BasePlugin):
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
         try:
-            StoreCreditSettings.from_configuration(plugin_configuration.configuration)
+            conf.validate_for_saving(plugin_configuration.configuration)
         except ConfigurationError as exc:
             raise ValidationError({exc.field_name: ValidationError(str(exc))}) from None
 

@@ -10,8 +10,6 @@ makes paying anyone twice impossible, and one worker at a time processes a run (
 PostgreSQL advisory lock).
 """
 
-import csv
-import io
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -342,17 +340,18 @@ CSV_COLUMNS = [
 
 
 def run_csv(run_id: int) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for payout in (
+    from .csv_export import to_csv
+
+    payouts = (
         Payout.objects.filter(run_id=run_id).select_related("account").order_by("pk").iterator(2000)
-    ):
-        writer.writerow([
+    )
+    return to_csv(CSV_COLUMNS, (
+        [
             payout.pk, payout.run_id, payout.account.user_id, payout.payee_name,
             payout.payee_email, payout.payee_address, payout.payout_account,
             "yes" if payout.details_missing else "no", payout.currency,
             payout.amount.quantize(quantum(payout.currency)), payout.status,
             payout.reference, payout.created_at.isoformat(),
-        ])
-    return out.getvalue()
+        ]
+        for payout in payouts
+    ))

@@ -1,9 +1,7 @@
 """Finance reports straight from the ledger, and the nightly reconciliation."""
 
-import csv
-import io
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -133,13 +131,10 @@ def liability_report(*, start: datetime, end: datetime, currency: str | None = N
 
 
 def liability_csv(rows: list[LiabilityRow]) -> str:
-    out = io.StringIO()
+    from .csv_export import to_csv
+
     fields = list(LiabilityRow.__dataclass_fields__)
-    writer = csv.DictWriter(out, fieldnames=fields)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: str(v) for k, v in asdict(row).items()})
-    return out.getvalue()
+    return to_csv(fields, ([getattr(row, k) for k in fields] for row in rows))
 
 
 def reconcile() -> LedgerCheck:

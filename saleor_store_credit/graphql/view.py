@@ -2,14 +2,19 @@
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
-from graphql.error import GraphQLError
+from graphql import GraphQLCoreBackend
+from graphql.error import GraphQLError, GraphQLSyntaxError
+from graphql.error import format_error as format_graphql_error
 from jwt.exceptions import PyJWTError
 
 from ..errors import PermissionDenied, StoreCreditError
-from . import encoding
+from . import encoding, limits
 from .auth import authenticate
 from .schema import schema
+
+_backend = GraphQLCoreBackend()
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +27,22 @@ def _json(payload, status=200) -> HttpResponse:
 
 def _error(message, code, status=400):
     return _json({"errors": [{"message": message, "extensions": {"exception": {"code": code}}}]}, status)
+
+
+def _refusal(errors, status=400, extensions=None) -> HttpResponse:
+    """A request refused before execution, shaped as Saleor's view shapes it
+    (saleor/graphql/views.py + saleor/graphql/utils `format_error`): no `data`, each
+    error with its own extensions and `exception.code` = the error's class name."""
+    formatted = []
+    for error in errors:
+        item = format_graphql_error(error)
+        item.setdefault("extensions", {})
+        item["extensions"]["exception"] = {"code": type(error).__name__}
+        formatted.append(item)
+    payload = {"errors": formatted}
+    if extensions:
+        payload["extensions"] = extensions
+    return _json(payload, status)
 
 
 def _format_error(error) -> dict:
@@ -56,7 +77,12 @@ def handle_request(request, plugin) -> HttpResponse:
     if request.method != "POST":
         return _error("Send GraphQL queries with POST (application/json).", "MethodNotAllowed", 405)
     try:
-        body = encoding.loads(request.body or b"{}")
+        raw = request.body  # Django refuses it past DATA_UPLOAD_MAX_MEMORY_SIZE
+    except RequestDataTooBig:
+        # saleor/graphql/views.py `_handle_query`: the same message and status
+        return _refusal([GraphQLError("Request body exceeds maximum size.")], 413)
+    try:
+        body = encoding.loads(raw or b"{}")
     except ValueError:
         return _error("Request body is not valid JSON.", "InvalidJSON")
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -65,6 +91,21 @@ def handle_request(request, plugin) -> HttpResponse:
     if not isinstance(variables, dict):
         return _error("`variables` must be a JSON object.", "InvalidRequest")
 
+    # Limits before anything runs (saleor/graphql/views.py `execute_graphql_request`).
+    if depth_error := limits.text_depth_error(body["query"]):
+        return _refusal([depth_error])
+    try:
+        document = _backend.document_from_string(schema, body["query"])
+    except (GraphQLSyntaxError, ValueError) as exc:
+        return _refusal([exc])
+    except RecursionError:
+        return _refusal([limits._depth_error(limits.max_depth(), None)])
+    cost, limit_errors = limits.validate_limits(
+        schema, document.document_ast, variables
+    )
+    if limit_errors:
+        return _refusal(limit_errors, extensions=limits.cost_extensions(cost))
+
     try:
         context = authenticate(request)
     except PyJWTError as exc:
@@ -72,8 +113,7 @@ def handle_request(request, plugin) -> HttpResponse:
     context.store_credit_settings = plugin.settings
     context.store_credit_plugin = plugin
 
-    result = schema.execute(
-        body["query"],
+    result = document.execute(
         variable_values=variables,
         operation_name=body.get("operationName"),
         context_value=context,
@@ -81,4 +121,6 @@ def handle_request(request, plugin) -> HttpResponse:
     payload = {"data": result.data}
     if result.errors:
         payload["errors"] = [_format_error(error) for error in result.errors]
+    if extensions := limits.cost_extensions(cost):
+        payload["extensions"] = extensions
     return _json(payload, 200 if not result.invalid else 400)

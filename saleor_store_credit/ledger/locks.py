@@ -21,6 +21,8 @@ class LockSpace(IntEnum):
     CREDIT_CUSTOMER = 0x5C0C0001
     CREDIT_GROUP = 0x5C0C0002
     REIMBURSEMENT_RUN = 0x5C0C0003
+    GIFT_CARD_ATTEMPTS = 0x5C0C0004
+    WEBHOOK_DELIVERY = 0x5C0C0005
 
 
 def _key(space: LockSpace, ident: int) -> list[int]:

@@ -1,19 +1,34 @@
-"""Send one outbox row: signed POST, bounded timeout, outcome recorded."""
+"""Send one outbox row: signed POST through Saleor's own HTTP client, outcome recorded.
+
+Saleor's client (saleor/core/http_client.py `HTTPClient`, requests-hardened) applies
+`HTTP_IP_FILTER_ENABLED` / `HTTP_IP_FILTER_ALLOW_LOOPBACK_IPS` (private, loopback and
+other non-public addresses refused, checked on the resolved address) and never follows
+redirects (`never_redirect=True`); Saleor's own webhook transport also passes
+`allow_redirects=False` (saleor/webhook/transport/utils.py). A 3xx answer is therefore
+a failed try, never a request to wherever it points.
+
+No database lock or transaction is open during the HTTP call: the row is claimed (its
+try counted) and committed, the receiver is called, then the outcome is written in a
+second short transaction (callers run it outside transactions: the Celery task, the
+due sweep, the redeliver mutation). A session advisory lock on the delivery id (the plugin's lock
+key space) keeps two workers from sending the same row at once; it is no row lock, and
+PostgreSQL drops it if the worker dies.
+"""
 
 import json
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from ..conf import load_settings
+from ..ledger.locks import LockSpace, advisory_unlock, try_advisory_lock
 from ..models import DeliveryStatus, WebhookDelivery
 from .signing import HEADER, sign
 
 MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 10
+NO_SECRET_ERROR = "No webhook signing secret is configured: not sent."
 
 
 def backoff(attempts: int) -> timedelta:
@@ -22,8 +37,18 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver(delivery_id: int, *, secret: str | None = None) -> str:
-    """Try one delivery; returns the row's status afterwards."""
-    with transaction.atomic():
+    """Try one delivery; returns the row's status afterwards ("skipped" when it is
+    not pending or another worker is sending it right now)."""
+    if not try_advisory_lock(LockSpace.WEBHOOK_DELIVERY, delivery_id):
+        return "skipped"
+    try:
+        return _deliver(delivery_id, secret)
+    finally:
+        advisory_unlock(LockSpace.WEBHOOK_DELIVERY, delivery_id)
+
+
+def _deliver(delivery_id: int, secret: str | None) -> str:
+    with transaction.atomic():  # claim: count the try, commit before calling out
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
@@ -31,44 +56,74 @@ def deliver(delivery_id: int, *, secret: str | None = None) -> str:
         )
         if delivery is None:  # already sent, given up, or being sent right now
             return "skipped"
-        if secret is None:
-            settings = load_settings()
-            secret = settings.webhook_secret if settings else ""
-        body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
-        request = urllib.request.Request(
-            delivery.target_url, data=body, method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "saleor-store-credit",
-                "Store-Credit-Event": delivery.event,
-                "Store-Credit-Delivery": str(delivery.pk),
-                "Store-Credit-Event-Id": str(delivery.event_id),
-                HEADER: sign(secret, body),
-            },
-        )
         delivery.attempts += 1
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                delivery.last_status_code = response.status
-                ok = 200 <= response.status < 300
-                delivery.last_error = "" if ok else f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            delivery.last_status_code, ok = exc.code, False
-            delivery.last_error = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            delivery.last_status_code, ok = None, False
-            delivery.last_error = str(getattr(exc, "reason", exc))[:1000]
+        delivery.save(update_fields=["attempts"])
+    if secret is None:
+        settings = load_settings()
+        secret = settings.webhook_secret if settings else ""
+    if not secret:
+        # Never send what the receiver cannot verify (targets saved before the
+        # configuration required a secret).
+        return _record(delivery, ok=False, status_code=None, error=NO_SECRET_ERROR,
+                       final=True)
+    ok, status_code, error, final = _post(delivery, secret)
+    return _record(delivery, ok=ok, status_code=status_code, error=error, final=final)
+
+
+def _post(delivery: WebhookDelivery, secret: str) -> tuple[bool, int | None, str, bool]:
+    """(ok, status code, error, final): final means retrying cannot help."""
+    from requests import RequestException
+    from requests_hardened.ip_filter import InvalidIPAddress
+
+    from saleor.core.http_client import HTTPClient
+
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Store-Credit-Event": delivery.event,
+        "Store-Credit-Delivery": str(delivery.pk),
+        "Store-Credit-Event-Id": str(delivery.event_id),
+        HEADER: sign(secret, body),
+    }
+    try:
+        response = HTTPClient.send_request(
+            "POST", delivery.target_url, data=body, headers=headers,
+            timeout=TIMEOUT_SECONDS, allow_redirects=False,
+        )
+    except InvalidIPAddress as exc:
+        return False, None, (
+            "Refused by Saleor's IP filter (HTTP_IP_FILTER_ENABLED): "
+            f"{exc} is not a public address."
+        ), True
+    except RequestException as exc:
+        return False, None, str(exc)[:1000] or type(exc).__name__, False
+    status = response.status_code
+    response.close()
+    if 200 <= status < 300:
+        return True, status, "", False
+    if 300 <= status < 400:
+        return False, status, f"HTTP {status} (redirects are not followed)", False
+    return False, status, f"HTTP {status}", False
+
+
+def _record(delivery, *, ok, status_code, error, final) -> str:
+    with transaction.atomic():
+        row = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        if row.status != DeliveryStatus.PENDING:
+            return row.status  # resolved meanwhile (e.g. by staff)
+        row.last_status_code = status_code
+        row.last_error = error
         if ok:
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.delivered_at = timezone.now()
-            delivery.next_attempt_at = None
-        elif delivery.attempts >= MAX_ATTEMPTS:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.next_attempt_at = None
+            row.status = DeliveryStatus.DELIVERED
+            row.delivered_at = timezone.now()
+            row.next_attempt_at = None
+        elif final or row.attempts >= MAX_ATTEMPTS:
+            row.status = DeliveryStatus.FAILED
+            row.next_attempt_at = None
         else:
-            delivery.next_attempt_at = timezone.now() + backoff(delivery.attempts)
-        delivery.save()
-        return delivery.status
+            row.next_attempt_at = timezone.now() + backoff(max(row.attempts, 1))
+        row.save()
+        return row.status
 
 
 def due_deliveries(now=None, limit: int = 200) -> list[int]:

