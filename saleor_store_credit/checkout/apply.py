@@ -63,20 +63,15 @@ def available_for(user, currency: str) -> Decimal:
     return account.available if account else _ZERO
 
 
-def coverage(transactions, *, excluding=None) -> Decimal:
-    """What transactions cover: authorized + charged + pending (Saleor's own rule,
-    checkout/payment_utils.py `_get_payment_amount_for_checkout`)."""
-    covered = transactions.exclude(pk=excluding).aggregate(
-        a=Sum("authorized_value"), c=Sum("charged_value"),
-        ap=Sum("authorize_pending_value"), cp=Sum("charge_pending_value"),
-    )
-    return sum((value or _ZERO for value in covered.values()), _ZERO)
-
-
-# What a transaction covers of a checkout (checkout/payment_utils.py,
-# `_get_payment_amount_for_checkout`).
+# What a transaction covers of a checkout: authorized + charged + pending (Saleor's
+# own rule, checkout/payment_utils.py `_get_payment_amount_for_checkout`).
 _COVERED = (F("authorized_value") + F("charged_value") + F("authorize_pending_value")
             + F("charge_pending_value"))
+
+
+def coverage(transactions, *, excluding=None) -> Decimal:
+    """What `transactions` cover (`_COVERED`)."""
+    return transactions.exclude(pk=excluding).aggregate(t=Sum(_COVERED))["t"] or _ZERO
 
 
 def payment_annotations(outer="pk") -> dict:
