@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal as DecimalValue
 
 import graphene
+from django.db.models import Q
 from django.utils import timezone
 from graphene import relay
 
@@ -33,7 +34,13 @@ from ..errors import NotFound
 from ..ledger.idempotency import run_idempotent
 from ..money import normalize_currency
 from ..plugin import plugins_manager
-from .auth import actor_for, require
+from .auth import (
+    accessible_orders,
+    actor_for,
+    check_channel_slug_access,
+    check_order_channel_access,
+    require,
+)
 from .mutations.base import BaseStoreCreditMutation, decode_user_id, get_by_global_id
 from .types import (
     Decimal,
@@ -333,7 +340,11 @@ def resolve_customer_credit(info, customer_id, currency):
 def resolve_holds(info, status=None, active=None, reason=None, customer_id=None,
                   channel=None, older_than_hours=None, first=50):
     require(info.context, ORDERS)
+    check_channel_slug_access(info.context, channel)
     qs = OrderHold.objects.select_related("user").order_by("created_at")
+    visible = accessible_orders(info.context)
+    if visible is not None:
+        qs = qs.filter(order_id__in=visible)
     if active is None and status is None:
         active = True
     if active is not None:
@@ -441,9 +452,11 @@ class CreditQueries(graphene.ObjectType):
     def resolve_order_credit_hold(_root, info, id):
         require(info.context, ORDERS)
         try:
-            return _hold(id)
+            hold = _hold(id)
         except NotFound:
             return None
+        check_order_channel_access(info.context, hold.order_id)
+        return hold
 
     @staticmethod
     def resolve_credit_audit_events(_root, info, order_id=None, customer_id=None,
@@ -459,8 +472,15 @@ class CreditQueries(graphene.ObjectType):
             try:
                 kind_name, pk = relay.Node.from_global_id(order_id)
                 qs = qs.filter(order_id=UUID(pk)) if kind_name == "Order" else qs.none()
+                if kind_name == "Order":
+                    check_order_channel_access(info.context, UUID(pk))
             except (ValueError, TypeError, UnicodeDecodeError):
                 qs = qs.none()
+        visible = accessible_orders(info.context)
+        if visible is not None:
+            # rows of orders in channels the caller cannot access are left out, as
+            # Saleor's order events (saleor/graphql/order/resolvers.py)
+            qs = qs.filter(Q(order_id__isnull=True) | Q(order_id__in=visible))
         if customer_id:
             qs = qs.filter(user_id=decode_user_id(customer_id).pk)
         if group_id:
@@ -749,7 +769,9 @@ class OrderCreditHoldRelease(BaseStoreCreditMutation):
     @classmethod
     def perform(cls, _root, info, id, reason, review_date=None, idempotency_key=None):
         require(info.context, ORDERS)
-        hold_id = _hold(id).pk
+        hold = _hold(id)
+        check_order_channel_access(info.context, hold.order_id)
+        hold_id = hold.pk
         hold = run_idempotent(
             idempotency_key, "order_credit_hold_release",
             {"id": hold_id, "reason": reason, "review_date": review_date},
@@ -777,7 +799,9 @@ class OrderCreditHoldReject(BaseStoreCreditMutation):
     @classmethod
     def perform(cls, _root, info, id, reason, idempotency_key=None):
         require(info.context, ORDERS)
-        hold_id = _hold(id).pk
+        hold = _hold(id)
+        check_order_channel_access(info.context, hold.order_id)
+        hold_id = hold.pk
         hold = run_idempotent(
             idempotency_key, "order_credit_hold_reject", {"id": hold_id, "reason": reason},
             lambda: holds.reject(

@@ -7,7 +7,7 @@ from saleor.permission.enums import AccountPermissions, PaymentPermissions
 
 from ..errors import NotFound
 from ..models import Payout, PayoutStatus, ReimbursementRun, RunStatus
-from .auth import actor_for, require
+from .auth import actor_for, check_channel_slug_access, require
 from .mutations.base import BaseStoreCreditMutation
 from .types import Decimal, Money, money, money_field
 
@@ -127,6 +127,9 @@ def _spec(info, data):
     from ..reimbursement import RunSpec
     from .mutations.base import decode_user_id
 
+    # the channel filter selects customers by their orders: Saleor's rule for an
+    # order list filtered by channel applies (saleor/graphql/order/resolvers.py)
+    check_channel_slug_access(info.context, data.get("channel"))
     ids = [decode_user_id(gid, field="customerIds").pk for gid in data.get("customer_ids") or []]
     return RunSpec.build(
         currency=data["currency"], minimum=data.get("minimum_amount"),

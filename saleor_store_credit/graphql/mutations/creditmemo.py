@@ -5,7 +5,7 @@ from saleor.permission.enums import OrderPermissions, PaymentPermissions
 from saleor.permission.utils import one_of_permissions_or_auth_filter_required
 
 from ...errors import NotFound, PermissionDenied
-from ..auth import actor_for
+from ..auth import actor_for, check_order_channel_access
 from ..types import Decimal, account_currency, id_field, money_field
 from .base import BaseStoreCreditMutation
 
@@ -80,6 +80,8 @@ class OrderCreditMemoCreate(BaseStoreCreditMutation):
                 "You do not have permission to perform this action. "
                 "Requires one of: MANAGE_ORDERS, HANDLE_PAYMENTS."
             )
+        order_uuid = _decode(order_id, "Order", "orderId")
+        check_order_channel_access(context, order_uuid)
         lines = []
         for line in input.get("lines") or []:
             lines.append(
@@ -89,7 +91,7 @@ class OrderCreditMemoCreate(BaseStoreCreditMutation):
                 )
             )
         memo = create_credit_memo(
-            order_id=_decode(order_id, "Order", "orderId"),
+            order_id=order_uuid,
             actor=actor_for(context),
             settings=context.store_credit_settings,
             reason=input.get("reason"),

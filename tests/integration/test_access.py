@@ -1,0 +1,215 @@
+"""Access control inside real Saleor (issue 15, items 1, 2, 3 and 5).
+
+- channel access: staff whose permission groups are restricted to some channels get
+  Saleor's own answer (`orderCancel` is the reference) from every order-scoped
+  operation of the plugin; apps are not channel-restricted, as in Saleor;
+- four-eyes: the second pair of eyes is a staff member who is not the first;
+- blocking rules see the customer Saleor attaches a guest checkout to;
+- the permission matrix (`saleor_store_credit.graphql.permissions.MATRIX`), every cell.
+"""
+
+from decimal import Decimal
+
+import pytest
+
+from ._saleor import SKIP_REASON
+
+pytest.importorskip("saleor", reason=SKIP_REASON)
+
+from saleor.account.models import Group, User  # noqa: E402
+from saleor.graphql.tests.fixtures import ApiClient  # noqa: E402
+from saleor.order import OrderStatus  # noqa: E402
+
+from saleor_store_credit.credit.models import CreditAudit, OrderHold  # noqa: E402
+from saleor_store_credit.models import CreditMemo, Entry  # noqa: E402
+
+from .test_checkout import gid, grant  # noqa: E402
+from . import test_credit, test_creditmemo  # noqa: E402
+from .test_credit import (  # noqa: E402
+    HOLDS,
+    REJECT,
+    RELEASE,
+    _place_with_rule,
+    ok,
+)
+from .test_creditmemo import MEMO  # noqa: E402
+
+# fixtures shared with the credit management and credit memo tests
+store_credit_config = test_credit.store_credit_config
+hold_channel = test_credit.hold_channel
+place = test_credit.place
+order_total = test_credit.order_total
+place_order = test_creditmemo.place_order
+
+CHANNEL_DENIED = "You don't have access to some objects' channel."
+
+SALEOR_ORDER_CANCEL = """
+mutation ($id: ID!) { orderCancel(id: $id) { order { status } errors { code } } }
+"""
+HOLD = """
+query ($id: ID!) { orderCreditHold(id: $id) { id status } }
+"""
+AUDIT = """
+query ($order: ID) { creditAuditEvents(orderId: $order) { kind orderId } }
+"""
+
+
+def denied(content, message=None):
+    [error] = content["errors"]
+    assert error["extensions"]["exception"]["code"] == "PermissionDenied", content
+    if message:
+        assert error["message"] == message
+    return error
+
+
+@pytest.fixture
+def all_perms(permission_manage_users, permission_manage_orders, permission_manage_payments,
+              permission_manage_gift_card, permission_manage_settings):
+    return [permission_manage_users, permission_manage_orders, permission_manage_payments,
+            permission_manage_gift_card, permission_manage_settings]
+
+
+@pytest.fixture
+def admin(sc_client, all_perms):
+    """Staff with every permission in every channel."""
+    user = User.objects.create(email="admin@example.com", is_staff=True, is_active=True)
+    grant(user, *all_perms)
+    return sc_client(user=user)
+
+
+def _staff_in_channels(email, channels, perms):
+    user = User.objects.create(email=email, is_staff=True, is_active=True)
+    group = Group.objects.create(name=f"only {email}", restricted_access_to_channels=True)
+    group.permissions.add(*perms)
+    group.channels.add(*channels)
+    group.user_set.add(user)
+    return user
+
+
+@pytest.fixture
+def outsider(sc_client, channel_PLN, all_perms):
+    """Every permission, but only in another channel (PLN) than the orders' (USD)."""
+    return sc_client(user=_staff_in_channels("outsider@example.com", [channel_PLN], all_perms))
+
+
+@pytest.fixture
+def insider(sc_client, channel_USD, all_perms):
+    """Every permission, restricted to the orders' channel."""
+    return sc_client(user=_staff_in_channels("insider@example.com", [channel_USD], all_perms))
+
+
+@pytest.fixture
+def held_order(place, admin, customer_user, order_total):
+    order = _place_with_rule(place, admin, customer_user, order_total, "ORDER_VALUE")
+    assert order.status == OrderStatus.UNCONFIRMED
+    return order
+
+
+# --- item 1: channel access -------------------------------------------------------------------
+
+
+def test_saleor_itself_refuses_order_cancel_to_staff_of_another_channel(
+    held_order, outsider
+):
+    # the reference behaviour the plugin mirrors
+    content = ApiClient(user=outsider.user).post_graphql(
+        SALEOR_ORDER_CANCEL, {"id": gid("Order", held_order.pk)}
+    ).json()
+    denied(content, CHANNEL_DENIED)
+    held_order.refresh_from_db()
+    assert held_order.status == OrderStatus.UNCONFIRMED
+
+
+@pytest.mark.parametrize("mutation, name", [(RELEASE, "orderCreditHoldRelease"),
+                                            (REJECT, "orderCreditHoldReject")],
+                         ids=["release", "reject"])
+def test_hold_decision_by_staff_of_another_channel_is_refused_and_changes_nothing(
+    held_order, outsider, mutation, name
+):
+    for target in (gid("Order", held_order.pk),
+                   gid("OrderCreditHold", OrderHold.objects.get().pk)):
+        content = outsider.query(mutation, {"id": target, "reason": "not my channel"})
+
+        denied(content, CHANNEL_DENIED)
+        assert content["data"][name] is None
+    held_order.refresh_from_db()
+    assert held_order.status == OrderStatus.UNCONFIRMED
+    assert OrderHold.objects.get().status == "held"
+    assert not CreditAudit.objects.filter(
+        kind__in=["order_released", "order_rejected", "release_requested"]).exists()
+
+
+def test_hold_decision_by_staff_of_the_orders_channel_and_by_apps_is_allowed(
+    held_order, insider, sc_client, app, permission_manage_orders
+):
+    released = ok(insider.query(RELEASE, {"id": gid("Order", held_order.pk),
+                                          "reason": "known customer"}),
+                  "orderCreditHoldRelease")["hold"]
+    assert released["status"] == "RELEASED"
+
+    # apps are not channel-restricted in Saleor (core/mutations.py check_channel_permissions)
+    app.permissions.add(permission_manage_orders)
+    hold = OrderHold.objects.get()
+    content = sc_client(app=app).query(RELEASE, {"id": gid("Order", held_order.pk),
+                                                 "reason": "again"})
+    assert "errors" not in content
+    assert content["data"]["orderCreditHoldRelease"]["errors"][0]["code"] == "ORDER_NOT_HELD"
+    assert hold.pk == OrderHold.objects.get().pk
+
+
+def test_held_order_views_show_staff_only_their_channels(
+    held_order, outsider, insider, sc_client, app, permission_manage_orders,
+    permission_manage_users
+):
+    hold_gid = gid("OrderCreditHold", OrderHold.objects.get().pk)
+    order_gid = gid("Order", held_order.pk)
+
+    assert outsider.query(HOLDS, {})["data"]["orderCreditHolds"] == []
+    denied(outsider.query(HOLDS, {"channel": held_order.channel.slug}),
+           f"You do not have access to the {held_order.channel.slug} channel.")
+    denied(outsider.query(HOLD, {"id": hold_gid}), CHANNEL_DENIED)
+    denied(outsider.query(AUDIT, {"order": order_gid}), CHANNEL_DENIED)
+    # the customer-wide audit list leaves out rows of orders in other channels
+    outsider_audit = outsider.query(AUDIT, {})["data"]["creditAuditEvents"]
+    assert outsider_audit and all(row["orderId"] is None for row in outsider_audit)
+
+    assert [h["orderId"] for h in insider.query(HOLDS, {})["data"]["orderCreditHolds"]] == [
+        order_gid]
+    assert insider.query(HOLD, {"id": hold_gid})["data"]["orderCreditHold"]["status"] == "HELD"
+    assert order_gid in {row["orderId"] for row in
+                         insider.query(AUDIT, {"order": order_gid})["data"]["creditAuditEvents"]}
+    app.permissions.add(permission_manage_orders, permission_manage_users)
+    assert len(sc_client(app=app).query(HOLDS, {})["data"]["orderCreditHolds"]) == 1
+
+
+def test_credit_memo_by_staff_of_another_channel_is_refused_and_changes_nothing(
+    place_order, outsider, insider, customer_user
+):
+    order, _total = place_order(None)
+    line = order.lines.first()
+    variables = {"order": gid("Order", order.pk), "input": {
+        "lines": [{"lineId": gid("OrderLine", line.pk), "quantity": 1}],
+        "reason": "damaged"}}
+
+    content = outsider.query(MEMO, variables)
+
+    denied(content, CHANNEL_DENIED)
+    assert not CreditMemo.objects.exists() and not Entry.objects.exists()
+
+    payload = insider.query(MEMO, variables)["data"]["orderCreditMemoCreate"]
+    assert payload["errors"] == []
+    assert Decimal(str(payload["creditMemo"]["amount"]["amount"])) == (
+        line.unit_price_gross_amount)
+
+
+def test_reimbursement_run_filtered_by_a_channel_of_no_access_is_refused(
+    outsider, insider, held_order
+):
+    preview = """query ($input: ReimbursementRunInput!) {
+      reimbursementRunPreview(input: $input) { count } }"""
+    variables = {"input": {"currency": "USD", "minimumAmount": "1",
+                           "channel": held_order.channel.slug}}
+
+    denied(outsider.query(preview, variables),
+           f"You do not have access to the {held_order.channel.slug} channel.")
+    assert insider.query(preview, variables)["data"]["reimbursementRunPreview"]["count"] == 0
