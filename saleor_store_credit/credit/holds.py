@@ -344,11 +344,10 @@ def release(hold_id, *, actor: Actor, settings, manager, reason: str, review_dat
                 data={"reason": reason, "review_date": _iso(hold.review_date)},
             )
             return hold
-        if hold.status == OrderHoldStatus.RELEASE_REQUESTED and key == hold.requested_by:
-            raise StoreCreditError(
-                "Four-eyes approval: a different staff member must approve the release.",
-                field="id", code=StoreCreditErrorCode.FOUR_EYES_REQUIRED,
-            )
+        if hold.status == OrderHoldStatus.RELEASE_REQUESTED and (
+            settings.credit_four_eyes or key == hold.requested_by
+        ):
+            audit.require_second_person(actor, hold.requested_by, what="approve the release")
         approved = hold.status == OrderHoldStatus.RELEASE_REQUESTED
         _resolve(hold, OrderHoldStatus.RELEASED, actor, reason)
         _flag(order, "released")

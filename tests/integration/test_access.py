@@ -20,13 +20,22 @@ from saleor.account.models import Group, User  # noqa: E402
 from saleor.graphql.tests.fixtures import ApiClient  # noqa: E402
 from saleor.order import OrderStatus  # noqa: E402
 
-from saleor_store_credit.credit.models import CreditAudit, OrderHold  # noqa: E402
+from saleor_store_credit import conf  # noqa: E402
+from saleor_store_credit.credit.models import (  # noqa: E402
+    CreditAudit,
+    CreditLimit,
+    LimitAdjustment,
+    OrderHold,
+)
 from saleor_store_credit.models import CreditMemo, Entry  # noqa: E402
 
 from .test_checkout import gid, grant  # noqa: E402
 from . import test_credit, test_creditmemo  # noqa: E402
 from .test_credit import (  # noqa: E402
+    ADJ_CREATE,
+    ADJ_STATUS,
     HOLDS,
+    LIMIT_SET,
     REJECT,
     RELEASE,
     _place_with_rule,
@@ -213,3 +222,109 @@ def test_reimbursement_run_filtered_by_a_channel_of_no_access_is_refused(
     denied(outsider.query(preview, variables),
            f"You do not have access to the {held_order.channel.slug} channel.")
     assert insider.query(preview, variables)["data"]["reimbursementRunPreview"]["count"] == 0
+
+
+# --- item 2: four-eyes needs two people --------------------------------------------------------
+
+
+@pytest.fixture
+def four_eyes(store_credit_plugin):
+    store_credit_plugin.configuration += [{"name": conf.CREDIT_FOUR_EYES, "value": True}]
+    store_credit_plugin.save()
+
+
+@pytest.fixture
+def second_admin(sc_client, all_perms):
+    user = User.objects.create(email="second@example.com", is_staff=True, is_active=True)
+    grant(user, *all_perms)
+    return sc_client(user=user)
+
+
+@pytest.fixture
+def app_client(sc_client, app, all_perms):
+    """An app token with every permission (e.g. one the first staff member holds)."""
+    app.permissions.add(*all_perms)
+    return sc_client(app=app)
+
+
+def _code(content, name):
+    assert "errors" not in content, content
+    return [e["code"] for e in content["data"][name]["errors"]]
+
+
+def test_direct_limit_edit_with_four_eyes_on_is_refused_and_changes_nothing(
+    four_eyes, admin, app_client, customer_user
+):
+    values = {"input": {"customerId": gid("User", customer_user.pk), "currency": "USD",
+                        "amount": "5000"}}
+
+    for caller in (admin, app_client):
+        assert _code(caller.query(LIMIT_SET, values), "creditLimitSet") == [
+            "FOUR_EYES_REQUIRED"]
+
+    assert not CreditLimit.objects.exists() and not LimitAdjustment.objects.exists()
+    assert not CreditAudit.objects.exists()
+
+
+def test_direct_limit_edit_with_four_eyes_off_is_posted(admin, customer_user):
+    values = {"input": {"customerId": gid("User", customer_user.pk), "currency": "USD",
+                        "amount": "50"}}
+    ok(admin.query(LIMIT_SET, values), "creditLimitSet")
+    assert CreditLimit.objects.get(user=customer_user).amount == Decimal("50.00")
+
+
+def test_submitter_cannot_approve_their_own_adjustment_with_an_app_token(
+    four_eyes, admin, second_admin, app_client, customer_user
+):
+    draft = ok(admin.query(ADJ_CREATE, {"input": {
+        "customerId": gid("User", customer_user.pk), "currency": "USD", "amount": "900",
+        "reason": "raise"}}), "creditLimitAdjustmentCreate")["adjustment"]
+    ok(admin.query(ADJ_STATUS, {"id": draft["id"], "action": "SUBMIT"}),
+       "creditLimitAdjustmentUpdateStatus")
+
+    by_app = app_client.query(ADJ_STATUS, {"id": draft["id"], "action": "APPROVE"})
+
+    assert _code(by_app, "creditLimitAdjustmentUpdateStatus") == ["FOUR_EYES_REQUIRED"]
+    row = LimitAdjustment.objects.get()
+    assert row.status == "submitted" and row.approved_by == ""
+    # a second staff member is a second person
+    ok(second_admin.query(ADJ_STATUS, {"id": draft["id"], "action": "APPROVE"}),
+       "creditLimitAdjustmentUpdateStatus")
+    ok(admin.query(ADJ_STATUS, {"id": draft["id"], "action": "POST"}),
+       "creditLimitAdjustmentUpdateStatus")
+    assert CreditLimit.objects.get(user=customer_user).amount == Decimal("900.00")
+
+
+def test_release_requester_cannot_complete_the_release_with_an_app_token(
+    four_eyes, held_order, admin, second_admin, app_client
+):
+    order_gid = gid("Order", held_order.pk)
+    requested = ok(admin.query(RELEASE, {"id": order_gid, "reason": "known customer"}),
+                   "orderCreditHoldRelease")["hold"]
+    assert requested["status"] == "RELEASE_REQUESTED"
+
+    by_app = app_client.query(RELEASE, {"id": order_gid, "reason": "approved by me"})
+
+    assert _code(by_app, "orderCreditHoldRelease") == ["FOUR_EYES_REQUIRED"]
+    held_order.refresh_from_db()
+    assert held_order.status == OrderStatus.UNCONFIRMED
+    assert OrderHold.objects.get().status == "release_requested"
+    released = ok(second_admin.query(RELEASE, {"id": order_gid, "reason": "approved"}),
+                  "orderCreditHoldRelease")["hold"]
+    assert released["status"] == "RELEASED"
+    held_order.refresh_from_db()
+    assert held_order.status == OrderStatus.UNFULFILLED
+
+
+def test_a_release_requested_by_an_app_is_completed_by_staff(
+    four_eyes, held_order, admin, app_client
+):
+    order_gid = gid("Order", held_order.pk)
+    requested = ok(app_client.query(RELEASE, {"id": order_gid, "reason": "paid"}),
+                   "orderCreditHoldRelease")["hold"]
+    assert requested["status"] == "RELEASE_REQUESTED"
+
+    released = ok(admin.query(RELEASE, {"id": order_gid, "reason": "checked"}),
+                  "orderCreditHoldRelease")["hold"]
+
+    assert released["status"] == "RELEASED"
