@@ -19,6 +19,7 @@ pytest.importorskip("saleor", reason=SKIP_REASON)
 from saleor.account.models import Group, User  # noqa: E402
 from saleor.graphql.tests.fixtures import ApiClient  # noqa: E402
 from saleor.order import OrderStatus  # noqa: E402
+from saleor.order.models import Order  # noqa: E402
 
 from saleor_store_credit import conf  # noqa: E402
 from saleor_store_credit.credit.models import (  # noqa: E402
@@ -29,17 +30,20 @@ from saleor_store_credit.credit.models import (  # noqa: E402
 )
 from saleor_store_credit.models import CreditMemo, Entry  # noqa: E402
 
-from .test_checkout import gid, grant  # noqa: E402
+from .fixtures import clone_checkout  # noqa: E402
+from .test_checkout import COMPLETE, gid, grant  # noqa: E402
 from . import test_credit, test_creditmemo  # noqa: E402
 from .test_credit import (  # noqa: E402
     ADJ_CREATE,
     ADJ_STATUS,
     HOLDS,
     LIMIT_SET,
+    PROFILE,
     REJECT,
     RELEASE,
     _place_with_rule,
     ok,
+    rule,
 )
 from .test_creditmemo import MEMO  # noqa: E402
 
@@ -328,3 +332,82 @@ def test_a_release_requested_by_an_app_is_completed_by_staff(
                   "orderCreditHoldRelease")["hold"]
 
     assert released["status"] == "RELEASED"
+
+
+# --- item 3: blocking rules see the customer behind a guest checkout ---------------------------
+
+
+@pytest.fixture
+def guest_checkout(hold_channel, checkout_ready_to_complete, checkout_delivery, customer_user):
+    """A guest checkout (no user) with the customer's e-mail in other letter case."""
+
+    def make(email=None):
+        checkout = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
+        checkout.user = None
+        checkout.email = email or customer_user.email.upper()
+        checkout.save(update_fields=["user", "email"])
+        return checkout
+
+    return make
+
+
+def _complete_as_guest(checkout):
+    content = ApiClient().post_graphql(COMPLETE, {"id": gid("Checkout", checkout.pk)}).json()
+    assert "errors" not in content, content
+    return content["data"]["checkoutComplete"]
+
+
+@pytest.mark.parametrize("how", ["account_on_hold", "customer_rule"])
+def test_blocked_customer_cannot_check_out_as_a_guest_with_the_same_email(
+    store_credit_plugin, admin, customer_user, guest_checkout, how
+):
+    customer = gid("User", customer_user.pk)
+    if how == "account_on_hold":
+        ok(admin.query(PROFILE, {"customer": customer, "onHold": True}),
+           "customerCreditProfileUpdate")
+        rule(admin, ruleType="ACCOUNT_ON_HOLD", action="BLOCK")
+    else:
+        rule(admin, ruleType="ORDER_VALUE", action="BLOCK", scope="CUSTOMER",
+             customerId=customer, currency="USD", threshold="1")
+
+    payload = _complete_as_guest(guest_checkout())
+
+    assert payload["order"] is None
+    assert [e["code"] for e in payload["errors"]] == ["CHECKOUT_NOT_FULLY_PAID"]
+    assert not Order.objects.exists()
+    assert CreditAudit.objects.get(kind="checkout_blocked").user_id == customer_user.pk
+
+
+def test_guest_checkout_of_an_unknown_email_is_not_blocked_by_a_customer_rule(
+    store_credit_plugin, admin, customer_user, guest_checkout
+):
+    ok(admin.query(PROFILE, {"customer": gid("User", customer_user.pk), "onHold": True}),
+       "customerCreditProfileUpdate")
+    rule(admin, ruleType="ACCOUNT_ON_HOLD", action="BLOCK")
+
+    payload = _complete_as_guest(guest_checkout("stranger@example.com"))
+
+    assert payload["errors"] == []
+    order = Order.objects.get()
+    assert order.user_id is None and order.status == OrderStatus.UNFULFILLED
+
+
+def test_blocked_customer_is_also_recognised_in_an_apps_order_create_from_guest_checkout(
+    store_credit_plugin, admin, customer_user, guest_checkout, app_api_client,
+    permission_handle_checkouts
+):
+    ok(admin.query(PROFILE, {"customer": gid("User", customer_user.pk), "onHold": True}),
+       "customerCreditProfileUpdate")
+    rule(admin, ruleType="ACCOUNT_ON_HOLD", action="BLOCK")
+    app_api_client.app.permissions.add(permission_handle_checkouts)
+
+    result = app_api_client.post_graphql(
+        """mutation ($id: ID!) { orderCreateFromCheckout(id: $id) {
+             order { id } errors { field code message } } }""",
+        {"id": gid("Checkout", guest_checkout().pk)},
+    ).json()
+
+    payload = result["data"]["orderCreateFromCheckout"]
+    assert payload["order"] is None
+    assert [e["code"] for e in payload["errors"]] == ["GRAPHQL_ERROR"], result
+    assert not Order.objects.exists()
