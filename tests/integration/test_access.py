@@ -411,3 +411,197 @@ def test_blocked_customer_is_also_recognised_in_an_apps_order_create_from_guest_
     assert payload["order"] is None
     assert [e["code"] for e in payload["errors"]] == ["GRAPHQL_ERROR"], result
     assert not Order.objects.exists()
+
+
+# --- item 5: the permission matrix, every cell ----------------------------------------------
+
+NO_ID = {
+    "Order": gid("Order", "00000000-0000-0000-0000-000000000000"),
+    "OrderCreditHold": gid("OrderCreditHold", 0),
+    "Payout": gid("Payout", 0),
+    "ReimbursementRun": gid("ReimbursementRun", 0),
+    "CreditLimitAdjustment": gid("CreditLimitAdjustment", 0),
+    "CreditBlockingRule": gid("CreditBlockingRule", 0),
+    "StoreCreditWebhookDelivery": gid("StoreCreditWebhookDelivery", 0),
+}
+_CUSTOMER = "$c: ID!"
+# operation -> (GraphQL document, the payload's field); `$c` is the customer's ID
+CALLS = {
+    "customerStoreCredit": (
+        f"query ({_CUSTOMER}) {{ customerStoreCredit(customerId: $c) {{ email }} }}"),
+    "storeCreditAdjust": (
+        f"mutation ({_CUSTOMER}) {{ storeCreditAdjust(customerId: $c, amount: \"1.00\", "
+        "currency: \"USD\", reason: \"goodwill\") { errors { code } } }"),
+    "orderCreditMemoCreate": (
+        f"mutation {{ orderCreditMemoCreate(orderId: \"{NO_ID['Order']}\", "
+        "input: {amount: \"1.00\", reason: \"r\"}) { errors { code } } }"),
+    "giftCardRedeemToStoreCredit(customerId)": (
+        f"mutation ({_CUSTOMER}) {{ giftCardRedeemToStoreCredit(code: \"NOPE-NOPE-NOPE\", "
+        "customerId: $c) { errors { code } } }"),
+    "reimbursementRunPreview": (
+        "query { reimbursementRunPreview(input: {currency: \"USD\", minimumAmount: \"1\"}) "
+        "{ count } }"),
+    "reimbursementRun": (
+        f"query {{ reimbursementRun(id: \"{NO_ID['ReimbursementRun']}\") {{ id }} }}"),
+    "reimbursementRuns": "query { reimbursementRuns { id } }",
+    "reimbursementRunStart": (
+        "mutation { reimbursementRunStart(input: {currency: \"USD\", minimumAmount: \"1\"}) "
+        "{ errors { code } } }"),
+    "payoutMarkPaid": (
+        f"mutation {{ payoutMarkPaid(id: \"{NO_ID['Payout']}\", reference: \"x\") "
+        "{ errors { code } } }"),
+    "payoutMarkFailed": (
+        f"mutation {{ payoutMarkFailed(id: \"{NO_ID['Payout']}\", note: \"x\") "
+        "{ errors { code } } }"),
+    "payoutVoid": (
+        f"mutation {{ payoutVoid(id: \"{NO_ID['Payout']}\", note: \"x\") {{ errors {{ code }} }} }}"),
+    "customerCredit": (
+        f"query ({_CUSTOMER}) {{ customerCredit(customerId: $c, currency: \"USD\") "
+        "{ onHold } }"),
+    "creditGroups": "query { creditGroups { id } }",
+    "creditLimitAdjustments": "query { creditLimitAdjustments { id } }",
+    "creditBlockingRules": "query { creditBlockingRules { id } }",
+    "creditAuditEvents": "query { creditAuditEvents { id } }",
+    "creditGroupSave": (
+        "mutation { creditGroupSave(input: {name: \"B2B\"}) { errors { code } } }"),
+    "customerCreditProfileUpdate": (
+        f"mutation ({_CUSTOMER}) {{ customerCreditProfileUpdate(customerId: $c, "
+        "currency: \"USD\", onHold: true) { errors { code } } }"),
+    "creditLimitSet": (
+        f"mutation ({_CUSTOMER}) {{ creditLimitSet(input: {{customerId: $c, "
+        "currency: \"USD\", amount: \"10\"}) { errors { code } } }"),
+    "creditLimitAdjustmentCreate": (
+        f"mutation ({_CUSTOMER}) {{ creditLimitAdjustmentCreate(input: {{customerId: $c, "
+        "currency: \"USD\", amount: \"10\"}) { errors { code } } }"),
+    "creditLimitAdjustmentUpdateStatus": (
+        "mutation { creditLimitAdjustmentUpdateStatus("
+        f"id: \"{NO_ID['CreditLimitAdjustment']}\", action: SUBMIT) {{ errors {{ code }} }} }}"),
+    "creditBlockingRuleSave": (
+        "mutation { creditBlockingRuleSave(input: {name: \"r\", ruleType: ACCOUNT_ON_HOLD, "
+        "action: WARN}) { errors { code } } }"),
+    "creditBlockingRuleDelete": (
+        f"mutation {{ creditBlockingRuleDelete(id: \"{NO_ID['CreditBlockingRule']}\") "
+        "{ errors { code } } }"),
+    "orderCreditHolds": "query { orderCreditHolds { id } }",
+    "orderCreditHold": (
+        f"query {{ orderCreditHold(id: \"{NO_ID['OrderCreditHold']}\") {{ id }} }}"),
+    "creditAuditEvents(orderId)": (
+        f"query {{ creditAuditEvents(orderId: \"{NO_ID['Order']}\") {{ id }} }}"),
+    "orderCreditHoldRelease": (
+        f"mutation {{ orderCreditHoldRelease(id: \"{NO_ID['OrderCreditHold']}\", "
+        "reason: \"ok\") { errors { code } } }"),
+    "orderCreditHoldReject": (
+        f"mutation {{ orderCreditHoldReject(id: \"{NO_ID['OrderCreditHold']}\", "
+        "reason: \"no\") { errors { code } } }"),
+    "storeCreditLiabilityReport": (
+        "query { storeCreditLiabilityReport(start: \"2026-01-01T00:00:00+00:00\", "
+        "end: \"2026-12-31T00:00:00+00:00\") { csv } }"),
+    "storeCreditLedgerChecks": "query { storeCreditLedgerChecks { ok } }",
+    "storeCreditWebhookDeliveries": "query { storeCreditWebhookDeliveries { id } }",
+    "storeCreditWebhookRedeliver": (
+        "mutation { storeCreditWebhookRedeliver("
+        f"id: \"{NO_ID['StoreCreditWebhookDelivery']}\") {{ errors {{ code }} }} }}"),
+    "storeCreditSettings": "query { storeCreditSettings { holdLifetimeMinutes } }",
+}
+
+
+def _matrix():
+    from saleor_store_credit.graphql.permissions import MATRIX
+
+    return MATRIX
+
+
+def _cells():
+    """(operation, who, permissions given, allowed) for every cell of the matrix."""
+    cells = []
+    for operation, (_area, needed) in _matrix().items():
+        needed = [p.codename for p in needed]
+        for who in ("staff", "app"):
+            cells.append((operation, who, tuple(needed), True))
+            for missing in needed:
+                cells.append((operation, who, tuple(p for p in needed if p != missing),
+                              False))
+            if not needed:
+                continue
+        cells.append((operation, "customer", tuple(), False))
+        cells.append((operation, "anonymous", tuple(), False))
+    return cells
+
+
+def _cell_id(cell):
+    operation, who, given, allowed = cell
+    return f"{operation}-{who}-{'+'.join(given) or 'none'}-{'allowed' if allowed else 'refused'}"
+
+
+def test_every_operation_of_the_schema_is_in_the_matrix():
+    from saleor_store_credit.graphql.schema import schema
+
+    owner_only = {"me", "checkoutStoreCredit", "checkoutStoreCreditApply",
+                  "checkoutStoreCreditRemove"}
+    fields = set(schema.get_query_type().fields) | set(schema.get_mutation_type().fields)
+    listed = {name.split("(")[0] for name in _matrix()} | owner_only
+    assert fields == listed
+    assert set(CALLS) == set(_matrix())
+
+
+def _counts():
+    from saleor_store_credit.credit.models import BlockingRule, CreditGroup, CreditProfile
+    from saleor_store_credit.models import Payout, ReimbursementRun, WebhookDelivery
+
+    return {model.__name__: model.objects.count() for model in (
+        Entry, CreditMemo, Payout, ReimbursementRun, LimitAdjustment, CreditLimit,
+        BlockingRule, CreditGroup, CreditProfile, WebhookDelivery)}
+
+
+@pytest.mark.parametrize("cell", _cells(), ids=_cell_id)
+def test_permission_matrix_cell(cell, sc_client, customer_user, app):
+    from saleor.permission.models import Permission
+
+    operation, who, given, allowed = cell
+    perms = list(Permission.objects.filter(codename__in=given))
+    assert len(perms) == len(given)
+    if who == "staff":
+        user = User.objects.create(email="cell@example.com", is_staff=True, is_active=True)
+        grant(user, *perms)
+        client = sc_client(user=user)
+    elif who == "app":
+        app.permissions.set(perms)
+        client = sc_client(app=app)
+    elif who == "customer":
+        client = sc_client(user=customer_user)
+    else:
+        client = sc_client()
+    document = CALLS[operation]
+    variables = {"c": gid("User", customer_user.pk)} if "$c" in document else None
+    field = document.split("{", 1)[1].split("(")[0].split("{")[0].strip()
+    before = _counts()
+
+    content = client.query(document, variables)
+
+    if allowed:
+        assert "errors" not in content, content
+        assert field in content["data"]
+    else:
+        denied(content)
+        assert content["errors"][0]["message"].startswith("You do not have permission")
+        # a refused non-null field nulls `data` itself (GraphQL's null propagation)
+        assert content["data"] is None or content["data"][field] is None
+        assert _counts() == before
+
+
+def test_readme_permission_table_is_the_matrix():
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Permission matrix", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `([^`]+)` \| ([^|]+) \| ([^|]+) \|", line)
+        if match:
+            rows[match.group(1)] = (match.group(2).strip(), match.group(3).strip())
+    expected = {
+        operation: (area, " + ".join(p.name for p in perms) or "staff or app")
+        for operation, (area, perms) in _matrix().items()
+    }
+    assert rows == expected

@@ -72,8 +72,10 @@ def store_credit_config(receiver):
 
 
 @pytest.fixture
-def staff(sc_client, staff_user, permission_manage_users, permission_manage_settings):
-    staff_user.user_permissions.add(permission_manage_users, permission_manage_settings)
+def staff(sc_client, staff_user, permission_manage_users, permission_manage_settings,
+          permission_manage_payments):
+    staff_user.user_permissions.add(permission_manage_users, permission_manage_settings,
+                                    permission_manage_payments)
     return sc_client(user=staff_user)
 
 
