@@ -80,7 +80,16 @@ def accessible_channels(context):
 
     if getattr(context, "app", None):
         return None
-    return list(get_user_accessible_channels(_Info(context), getattr(context, "user", None)))
+    # read from the writer, as Saleor's mutations do (they run with allow_replica off):
+    # a staff member just moved out of a channel must not keep it through replica lag
+    allow_replica = getattr(context, "allow_replica", False)
+    context.allow_replica = False
+    try:
+        return list(
+            get_user_accessible_channels(_Info(context), getattr(context, "user", None))
+        )
+    finally:
+        context.allow_replica = allow_replica
 
 
 def check_channel_access(context, channel_ids) -> None:

@@ -195,6 +195,22 @@ def test_held_order_views_show_staff_only_their_channels(
     assert len(sc_client(app=app).query(HOLDS, {})["data"]["orderCreditHolds"]) == 1
 
 
+def test_staff_in_no_permission_group_have_no_channel_like_in_saleor(
+    held_order, sc_client, all_perms
+):
+    user = User.objects.create(email="loose@example.com", is_staff=True, is_active=True)
+    user.user_permissions.add(*all_perms)
+    order_gid = gid("Order", held_order.pk)
+
+    saleor = ApiClient(user=user).post_graphql(SALEOR_ORDER_CANCEL, {"id": order_gid}).json()
+    ours = sc_client(user=user).query(REJECT, {"id": order_gid, "reason": "no group"})
+
+    denied(saleor, CHANNEL_DENIED)
+    denied(ours, CHANNEL_DENIED)
+    held_order.refresh_from_db()
+    assert held_order.status == OrderStatus.UNCONFIRMED
+
+
 def test_credit_memo_by_staff_of_another_channel_is_refused_and_changes_nothing(
     place_order, outsider, insider, customer_user
 ):
