@@ -537,8 +537,6 @@ def _cells():
             for missing in needed:
                 cells.append((operation, who, tuple(p for p in needed if p != missing),
                               False))
-            if not needed:
-                continue
         cells.append((operation, "customer", tuple(), False))
         cells.append((operation, "anonymous", tuple(), False))
     return cells
