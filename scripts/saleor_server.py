@@ -29,6 +29,17 @@ for email, staff in [("staff@example.com", True), ("shopper@example.com", False)
     user.is_active = True
     user.set_password("{DEMO_PASSWORD}")
     user.save()
+    if staff:
+        # Saleor gives staff their channels through permission groups: a superuser in
+        # no group has no accessible channel for order mutations (orderCancel, ...).
+        from saleor.account.models import Group
+        from saleor.permission.models import Permission
+        group, _ = Group.objects.get_or_create(
+            name="Full access (store credit demo)",
+            defaults={{"restricted_access_to_channels": False}},
+        )
+        group.permissions.set(Permission.objects.all())
+        group.user_set.add(user)
 """
 
 

@@ -97,7 +97,7 @@ def check_checkout(checkout_info, settings) -> None:
     if not rules:
         return
     checkout = checkout_info.checkout
-    user_id = checkout.user_id
+    user_id = checkout_customer_id(checkout_info)
     with transaction.atomic():
         subject = customer_subject(
             user_id, checkout.currency,
@@ -128,6 +128,27 @@ def check_checkout(checkout_info, settings) -> None:
         "now or contact us.",
         code=checkout_error_code(),
     )
+
+
+def checkout_customer_id(checkout_info):
+    """The customer the order will belong to, resolved the way Saleor resolves it.
+
+    A guest checkout whose e-mail belongs to an active customer becomes that customer's
+    order: `assign_checkout_user` (saleor/checkout/complete_checkout.py) looks the
+    e-mail up with `retrieve_user_by_email` (saleor/account/utils.py, case-insensitive)
+    when the checkout has no user. `checkoutComplete` has already done so when this
+    hook runs; `orderCreateFromCheckout` does it only afterwards, so the lookup is
+    repeated here, and the rules judge that customer, not an anonymous guest.
+    """
+    from saleor.account.utils import retrieve_user_by_email
+
+    checkout = checkout_info.checkout
+    if checkout.user_id:
+        return checkout.user_id
+    user = getattr(checkout_info, "user", None)
+    if user is None and checkout.email:
+        user = retrieve_user_by_email(checkout.email)
+    return user.pk if user is not None and user.is_active else None
 
 
 def checkout_error_code() -> str:
@@ -344,11 +365,10 @@ def release(hold_id, *, actor: Actor, settings, manager, reason: str, review_dat
                 data={"reason": reason, "review_date": _iso(hold.review_date)},
             )
             return hold
-        if hold.status == OrderHoldStatus.RELEASE_REQUESTED and key == hold.requested_by:
-            raise StoreCreditError(
-                "Four-eyes approval: a different staff member must approve the release.",
-                field="id", code=StoreCreditErrorCode.FOUR_EYES_REQUIRED,
-            )
+        if hold.status == OrderHoldStatus.RELEASE_REQUESTED and (
+            settings.credit_four_eyes or key == hold.requested_by
+        ):
+            audit.require_second_person(actor, hold.requested_by, what="approve the release")
         approved = hold.status == OrderHoldStatus.RELEASE_REQUESTED
         _resolve(hold, OrderHoldStatus.RELEASED, actor, reason)
         _flag(order, "released")

@@ -222,11 +222,8 @@ def advance_adjustment(
         key, now = audit.actor_key(actor), timezone.now()
         if action == "approve" and settings.credit_four_eyes:
             creator = f"{row.actor_type}:{row.actor_id}"
-            if key in (row.submitted_by, creator):
-                raise StoreCreditError(
-                    "Four-eyes approval: a different staff member must approve.",
-                    field="action", code=StoreCreditErrorCode.FOUR_EYES_REQUIRED,
-                )
+            audit.require_second_person(actor, row.submitted_by, creator,
+                                        what="approve a limit adjustment", field="action")
         row.status = target
         if action == "submit":
             row.submitted_by, row.submitted_at = key, now
@@ -283,6 +280,14 @@ def set_limit_directly(*, actor: Actor, settings: StoreCreditSettings, **values)
         raise StoreCreditError(
             "Direct limit edits are switched off; use a limit adjustment.",
             code=StoreCreditErrorCode.DIRECT_EDIT_FORBIDDEN,
+        )
+    if settings.credit_four_eyes:
+        # a direct edit is one person's decision posted at once: with four-eyes on,
+        # limits change only through the journal (submit, a second person approves)
+        raise StoreCreditError(
+            "Four-eyes approval is on: change limits through the adjustment journal "
+            "(creditLimitAdjustmentCreate, SUBMIT, a second staff member's APPROVE, POST).",
+            code=StoreCreditErrorCode.FOUR_EYES_REQUIRED,
         )
     with transaction.atomic():
         row = create_adjustment(actor=actor, **values)

@@ -1,17 +1,16 @@
 """Staff API for customer credit management (limits, groups, rules, held orders).
 
-Permissions: credit data of customers (profiles, groups, limits, adjustments, rules,
-audit) need MANAGE_USERS; held orders (list, release, reject) need MANAGE_ORDERS.
+Permissions: `permissions.MATRIX` (credit data of customers need MANAGE_USERS; held
+orders MANAGE_ORDERS and access to the order's channel).
 """
 
 from datetime import timedelta
 from decimal import Decimal as DecimalValue
 
 import graphene
+from django.db.models import Q
 from django.utils import timezone
 from graphene import relay
-
-from saleor.permission.enums import AccountPermissions, OrderPermissions
 
 from ..credit import holds, limits, rules
 from ..credit.exposure import profile_for
@@ -33,7 +32,13 @@ from ..errors import NotFound
 from ..ledger.idempotency import run_idempotent
 from ..money import normalize_currency
 from ..plugin import plugins_manager
-from .auth import actor_for, require
+from .auth import (
+    accessible_orders,
+    actor_for,
+    check_channel_slug_access,
+    check_order_channel_access,
+)
+from .permissions import require_for
 from .mutations.base import BaseStoreCreditMutation, decode_user_id, get_by_global_id
 from .types import (
     Decimal,
@@ -45,8 +50,6 @@ from .types import (
     money_field,
 )
 
-CUSTOMERS = [AccountPermissions.MANAGE_USERS]
-ORDERS = [OrderPermissions.MANAGE_ORDERS]
 
 
 def _enum(name, choices):
@@ -305,7 +308,7 @@ def _group(value, field="groupId"):
 def resolve_customer_credit(info, customer_id, currency):
     from ..credit.rules import Figures
 
-    require(info.context, CUSTOMERS)
+    require_for(info.context, "customerCredit")
     user = decode_user_id(customer_id)
     currency = normalize_currency(currency)
     profile = profile_for(user.pk)
@@ -332,8 +335,12 @@ def resolve_customer_credit(info, customer_id, currency):
 
 def resolve_holds(info, status=None, active=None, reason=None, customer_id=None,
                   channel=None, older_than_hours=None, first=50):
-    require(info.context, ORDERS)
+    require_for(info.context, "orderCreditHolds")
+    check_channel_slug_access(info.context, channel)
     qs = OrderHold.objects.select_related("user").order_by("created_at")
+    visible = accessible_orders(info.context)
+    if visible is not None:
+        qs = qs.filter(order_id__in=visible)
     if active is None and status is None:
         active = True
     if active is not None:
@@ -412,13 +419,13 @@ class CreditQueries(graphene.ObjectType):
 
     @staticmethod
     def resolve_credit_groups(_root, info):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditGroups")
         return list(CreditGroup.objects.all())
 
     @staticmethod
     def resolve_credit_limit_adjustments(_root, info, status=None, customer_id=None,
                                          group_id=None, first=50):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditLimitAdjustments")
         qs = LimitAdjustment.objects.order_by("-created_at", "-pk")
         if status:
             qs = qs.filter(status=status)
@@ -430,7 +437,7 @@ class CreditQueries(graphene.ObjectType):
 
     @staticmethod
     def resolve_credit_blocking_rules(_root, info):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditBlockingRules")
         return list(BlockingRule.objects.all())
 
     @staticmethod
@@ -439,11 +446,13 @@ class CreditQueries(graphene.ObjectType):
 
     @staticmethod
     def resolve_order_credit_hold(_root, info, id):
-        require(info.context, ORDERS)
+        require_for(info.context, "orderCreditHold")
         try:
-            return _hold(id)
+            hold = _hold(id)
         except NotFound:
             return None
+        check_order_channel_access(info.context, hold.order_id)
+        return hold
 
     @staticmethod
     def resolve_credit_audit_events(_root, info, order_id=None, customer_id=None,
@@ -451,16 +460,23 @@ class CreditQueries(graphene.ObjectType):
         from uuid import UUID
 
         if order_id:
-            require(info.context, ORDERS)
+            require_for(info.context, "creditAuditEvents(orderId)")
         else:
-            require(info.context, CUSTOMERS)
+            require_for(info.context, "creditAuditEvents")
         qs = CreditAudit.objects.order_by("-pk")
         if order_id:
             try:
                 kind_name, pk = relay.Node.from_global_id(order_id)
                 qs = qs.filter(order_id=UUID(pk)) if kind_name == "Order" else qs.none()
+                if kind_name == "Order":
+                    check_order_channel_access(info.context, UUID(pk))
             except (ValueError, TypeError, UnicodeDecodeError):
                 qs = qs.none()
+        visible = accessible_orders(info.context)
+        if visible is not None:
+            # rows of orders in channels the caller cannot access are left out, as
+            # Saleor's order events (saleor/graphql/order/resolvers.py)
+            qs = qs.filter(Q(order_id__isnull=True) | Q(order_id__in=visible))
         if customer_id:
             qs = qs.filter(user_id=decode_user_id(customer_id).pk)
         if group_id:
@@ -490,7 +506,7 @@ class CreditGroupSave(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, input, id=None):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditGroupSave")
         group = limits.save_group(
             actor=actor_for(info.context), name=input.get("name"),
             description=input.get("description") or "",
@@ -516,7 +532,7 @@ class CustomerCreditProfileUpdate(BaseStoreCreditMutation):
     @classmethod
     def perform(cls, _root, info, customer_id, currency, group_id=None,
                 remove_from_group=False, on_hold=None, on_hold_reason=None):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "customerCreditProfileUpdate")
         user = decode_user_id(customer_id)
         group = ...
         if remove_from_group:
@@ -571,7 +587,7 @@ class CreditLimitSet(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, input, idempotency_key=None):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditLimitSet")
         values = _limit_values(input)
         row = run_idempotent(idempotency_key, "credit_limit_set", dict(input), lambda: (
             limits.set_limit_directly(
@@ -593,7 +609,7 @@ class CreditLimitAdjustmentCreate(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, input, idempotency_key=None):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditLimitAdjustmentCreate")
         values = _limit_values(input)
         row = run_idempotent(idempotency_key, "credit_limit_adjustment_create", dict(input), lambda: (
             limits.create_adjustment(actor=actor_for(info.context), **values)))
@@ -616,7 +632,7 @@ class CreditLimitAdjustmentUpdateStatus(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, id, action, idempotency_key=None):
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditLimitAdjustmentUpdateStatus")
         row = get_by_global_id(LimitAdjustment, id, type_name="CreditLimitAdjustment",
                                what="Limit adjustment")
         row = run_idempotent(idempotency_key, "credit_limit_adjustment_status",
@@ -682,7 +698,7 @@ class CreditBlockingRuleSave(BaseStoreCreditMutation):
 
         from ..credit import audit
 
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditBlockingRuleSave")
         values = _rule_values(input)
         with transaction.atomic():
             if id:
@@ -716,7 +732,7 @@ class CreditBlockingRuleDelete(BaseStoreCreditMutation):
     def perform(cls, _root, info, id):
         from ..credit import audit
 
-        require(info.context, CUSTOMERS)
+        require_for(info.context, "creditBlockingRuleDelete")
         rule = get_by_global_id(BlockingRule, id, type_name="CreditBlockingRule",
                                 what="Blocking rule")
         audit.record(AuditKind.RULE_CHANGED, actor_for(info.context),
@@ -748,8 +764,10 @@ class OrderCreditHoldRelease(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, id, reason, review_date=None, idempotency_key=None):
-        require(info.context, ORDERS)
-        hold_id = _hold(id).pk
+        require_for(info.context, "orderCreditHoldRelease")
+        hold = _hold(id)
+        check_order_channel_access(info.context, hold.order_id)
+        hold_id = hold.pk
         hold = run_idempotent(
             idempotency_key, "order_credit_hold_release",
             {"id": hold_id, "reason": reason, "review_date": review_date},
@@ -776,8 +794,10 @@ class OrderCreditHoldReject(BaseStoreCreditMutation):
 
     @classmethod
     def perform(cls, _root, info, id, reason, idempotency_key=None):
-        require(info.context, ORDERS)
-        hold_id = _hold(id).pk
+        require_for(info.context, "orderCreditHoldReject")
+        hold = _hold(id)
+        check_order_channel_access(info.context, hold.order_id)
+        hold_id = hold.pk
         hold = run_idempotent(
             idempotency_key, "order_credit_hold_reject", {"id": hold_id, "reason": reason},
             lambda: holds.reject(

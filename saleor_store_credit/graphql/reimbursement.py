@@ -3,15 +3,12 @@
 import graphene
 from graphene import relay
 
-from saleor.permission.enums import AccountPermissions, PaymentPermissions
-
 from ..errors import NotFound
 from ..models import Payout, PayoutStatus, ReimbursementRun, RunStatus
-from .auth import actor_for, require
+from .auth import actor_for, check_channel_slug_access
 from .mutations.base import BaseStoreCreditMutation
+from .permissions import require_for
 from .types import Decimal, Money, money, money_field
-
-PERMISSIONS = [AccountPermissions.MANAGE_USERS, PaymentPermissions.HANDLE_PAYMENTS]
 
 ReimbursementRunStatus = graphene.Enum(
     "ReimbursementRunStatus", [(v.upper(), v) for v in RunStatus.values]
@@ -127,6 +124,9 @@ def _spec(info, data):
     from ..reimbursement import RunSpec
     from .mutations.base import decode_user_id
 
+    # the channel filter selects customers by their orders: Saleor's rule for an
+    # order list filtered by channel applies (saleor/graphql/order/resolvers.py)
+    check_channel_slug_access(info.context, data.get("channel"))
     ids = [decode_user_id(gid, field="customerIds").pk for gid in data.get("customer_ids") or []]
     return RunSpec.build(
         currency=data["currency"], minimum=data.get("minimum_amount"),
@@ -138,7 +138,7 @@ def _spec(info, data):
 def resolve_preview(info, input):
     from ..reimbursement import PAYOUT_ACCOUNT_METADATA_KEY, preview
 
-    require(info.context, PERMISSIONS)
+    require_for(info.context, "reimbursementRunPreview")
     spec = _spec(info, input)
     result = preview(spec)
     return ReimbursementPreview(
@@ -165,7 +165,7 @@ def _run_by_id(global_id):
 
 
 def resolve_run(info, id):
-    require(info.context, PERMISSIONS)
+    require_for(info.context, "reimbursementRun")
     try:
         return _run_by_id(id)
     except NotFound:
@@ -173,7 +173,7 @@ def resolve_run(info, id):
 
 
 def resolve_runs(info, first=20):
-    require(info.context, PERMISSIONS)
+    require_for(info.context, "reimbursementRuns")
     return list(ReimbursementRun.objects.order_by("-pk")[: max(0, min(first, 100))])
 
 
@@ -191,7 +191,7 @@ class ReimbursementRunStart(BaseStoreCreditMutation):
     def perform(cls, _root, info, input, idempotency_key=None):
         from ..reimbursement import start_run
 
-        require(info.context, PERMISSIONS)
+        require_for(info.context, "reimbursementRunStart")
         run = start_run(
             spec=_spec(info, input), actor=actor_for(info.context),
             idempotency_key=idempotency_key,
@@ -201,6 +201,8 @@ class ReimbursementRunStart(BaseStoreCreditMutation):
 
 
 def _payout_mutation(name, status, doc):
+    operation = name[0].lower() + name[1:]
+
     class Arguments:
         id = graphene.ID(required=True)
         note = graphene.String(description="Why (failed/voided) or a remark.")
@@ -214,7 +216,7 @@ def _payout_mutation(name, status, doc):
     def perform(cls, _root, info, id, note="", reference="", idempotency_key=None):
         from ..reimbursement import resolve_payout
 
-        require(info.context, PERMISSIONS)
+        require_for(info.context, operation)
         try:
             _type, pk = relay.Node.from_global_id(id)
             payout_id = Payout.objects.values_list("pk", flat=True).get(pk=int(pk))

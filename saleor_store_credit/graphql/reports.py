@@ -1,9 +1,8 @@
 import graphene
 
-from saleor.permission.enums import PaymentPermissions, SitePermissions
 
 from ..models import LedgerCheck
-from .auth import require
+from .permissions import require_for
 from .types import Decimal
 
 
@@ -68,7 +67,7 @@ class LedgerCheckType(graphene.ObjectType):
 def resolve_liability(info, start, end, currency=None):
     from ..reports import liability_csv, liability_report
 
-    require(info.context, [PaymentPermissions.HANDLE_PAYMENTS])
+    require_for(info.context, "storeCreditLiabilityReport")
     rows = liability_report(start=start, end=end, currency=currency)
     report = LiabilityReport(rows=rows, csv=liability_csv(rows))
     report.period = (start, end, currency)
@@ -76,5 +75,5 @@ def resolve_liability(info, start, end, currency=None):
 
 
 def resolve_checks(info, first=10):
-    require(info.context, [SitePermissions.MANAGE_SETTINGS])
+    require_for(info.context, "storeCreditLedgerChecks")
     return list(LedgerCheck.objects.order_by("-pk")[: max(0, min(first, 100))])

@@ -1,9 +1,8 @@
 import graphene
 
-from saleor.permission.enums import AccountPermissions
 
-from ..errors import NotFound, PermissionDenied
-from .auth import is_staff_context, require
+from ..errors import NotFound
+from .permissions import require_for
 from .credit import CreditMutations, CreditQueries
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
@@ -118,8 +117,7 @@ class Query(CreditQueries, graphene.ObjectType):
 
     @staticmethod
     def resolve_store_credit_settings(_root, info):
-        if not is_staff_context(info.context):
-            raise PermissionDenied("Staff only.")
+        require_for(info.context, "storeCreditSettings")
         settings = info.context.store_credit_settings
         return StoreCreditSettingsType(
             refund_to_store_credit_by_default=settings.refund_to_store_credit_by_default,
@@ -155,7 +153,7 @@ class Query(CreditQueries, graphene.ObjectType):
 
     @staticmethod
     def resolve_customer_store_credit(_root, info, customer_id):
-        require(info.context, [AccountPermissions.MANAGE_USERS])
+        require_for(info.context, "customerStoreCredit")
         try:
             return StoreCreditOwner(decode_user_id(customer_id))
         except NotFound:

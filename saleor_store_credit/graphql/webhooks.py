@@ -1,11 +1,10 @@
 import graphene
 from graphene import relay
 
-from saleor.permission.enums import SitePermissions
 
 from ..errors import NotFound
 from ..models import DeliveryStatus, WebhookDelivery
-from .auth import require
+from .permissions import require_for
 from .mutations.base import BaseStoreCreditMutation
 
 StoreCreditWebhookDeliveryStatus = graphene.Enum(
@@ -33,7 +32,7 @@ class StoreCreditWebhookDelivery(graphene.ObjectType):
 
 
 def resolve_deliveries(info, first=50, status=None, event=None):
-    require(info.context, [SitePermissions.MANAGE_SETTINGS])
+    require_for(info.context, "storeCreditWebhookDeliveries")
     queryset = WebhookDelivery.objects.order_by("-pk")
     if status:
         queryset = queryset.filter(status=status)
@@ -55,7 +54,7 @@ class StoreCreditWebhookRedeliver(BaseStoreCreditMutation):
     def perform(cls, _root, info, id):
         from ..webhooks.delivery import deliver
 
-        require(info.context, [SitePermissions.MANAGE_SETTINGS])
+        require_for(info.context, "storeCreditWebhookRedeliver")
         try:
             _type, pk = relay.Node.from_global_id(id)
             delivery = WebhookDelivery.objects.get(pk=int(pk))

@@ -143,7 +143,16 @@ def test_customer_store_credit_needs_manage_users(requestor, request, funded_cus
 
 
 @pytest.mark.parametrize("requestor", ALL, indirect=True)
-def test_store_credit_adjust_needs_manage_users(requestor, request, funded_customer):
+def test_store_credit_adjust_needs_manage_users_and_handle_payments(
+    requestor, request, funded_customer, permission_manage_payments
+):
+    # "with permission" rows hold MANAGE_USERS; moving money also needs HANDLE_PAYMENTS
+    # (every cell of the matrix: tests/integration/test_access.py)
+    name = request.node.callspec.params["requestor"]
+    if name == "staff_with_permission":
+        requestor.user.user_permissions.add(permission_manage_payments)
+    elif name == "app_with_permission":
+        requestor.app.permissions.add(permission_manage_payments)
     content = requestor.query(
         ADJUST,
         {"id": user_gid(funded_customer), "amount": "4.50", "currency": "USD",
@@ -164,8 +173,8 @@ def test_store_credit_adjust_needs_manage_users(requestor, request, funded_custo
 
 
 @pytest.fixture
-def staff_client(sc_client, staff_user, permission_manage_users):
-    staff_user.user_permissions.add(permission_manage_users)
+def staff_client(sc_client, staff_user, permission_manage_users, permission_manage_payments):
+    staff_user.user_permissions.add(permission_manage_users, permission_manage_payments)
     return sc_client(user=staff_user)
 
 

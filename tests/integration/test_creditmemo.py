@@ -81,8 +81,8 @@ def place_order(sc_client, checkout_ready_to_complete, customer_user, user_api_c
 
 
 @pytest.fixture
-def staff(sc_client, staff_user, permission_manage_orders):
-    grant(staff_user, permission_manage_orders)
+def staff(sc_client, staff_user, permission_manage_orders, permission_manage_payments):
+    grant(staff_user, permission_manage_orders, permission_manage_payments)
     return sc_client(user=staff_user)
 
 
@@ -233,8 +233,8 @@ def test_guest_orders_are_refused(place_order, staff):
 
 @pytest.mark.parametrize(
     ("who", "allowed"),
-    [("customer", False), ("staff_none", False), ("manage_orders", True),
-     ("handle_payments", True)],
+    [("customer", False), ("staff_none", False), ("manage_orders", False),
+     ("handle_payments", False), ("manage_orders+handle_payments", True)],
 )
 def test_credit_memo_permissions(
     place_order, sc_client, customer_user, staff_user, permission_manage_orders,
@@ -244,9 +244,10 @@ def test_credit_memo_permissions(
     if who == "customer":
         client = sc_client(user=customer_user)
     else:
-        if who == "manage_orders":
+        # a memo moves money: MANAGE_ORDERS and HANDLE_PAYMENTS (permissions.MATRIX)
+        if "manage_orders" in who:
             grant(staff_user, permission_manage_orders)
-        if who == "handle_payments":
+        if "handle_payments" in who:
             grant(staff_user, permission_manage_payments)
         client = sc_client(user=staff_user)
 

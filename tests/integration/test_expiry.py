@@ -32,8 +32,8 @@ def store_credit_config():
 
 
 @pytest.fixture
-def staff(sc_client, staff_user, permission_manage_users):
-    staff_user.user_permissions.add(permission_manage_users)
+def staff(sc_client, staff_user, permission_manage_users, permission_manage_payments):
+    staff_user.user_permissions.add(permission_manage_users, permission_manage_payments)
     return sc_client(user=staff_user)
 
 

@@ -72,8 +72,10 @@ def store_credit_config(receiver):
 
 
 @pytest.fixture
-def staff(sc_client, staff_user, permission_manage_users, permission_manage_settings):
-    staff_user.user_permissions.add(permission_manage_users, permission_manage_settings)
+def staff(sc_client, staff_user, permission_manage_users, permission_manage_settings,
+          permission_manage_payments):
+    staff_user.user_permissions.add(permission_manage_users, permission_manage_settings,
+                                    permission_manage_payments)
     return sc_client(user=staff_user)
 
 
@@ -298,7 +300,8 @@ def redirect_pair():
 
 
 def test_a_redirect_from_an_allowed_to_a_filtered_address_is_not_followed(
-    sc_client, staff_user, permission_manage_users, customer_user, redirect_pair, ip_filter
+    sc_client, staff_user, permission_manage_users, permission_manage_payments,
+    customer_user, redirect_pair, ip_filter,
 ):
     # given the filter on with loopback allowed: the redirector is allowed, the
     # machine's private address it redirects to is not
@@ -308,7 +311,7 @@ def test_a_redirect_from_an_allowed_to_a_filtered_address_is_not_followed(
 
     redirector, target = redirect_pair
     ip_filter(enabled=True, allow_loopback=True)
-    staff_user.user_permissions.add(permission_manage_users)
+    staff_user.user_permissions.add(permission_manage_users, permission_manage_payments)
     client = sc_client(user=staff_user)
     row = PluginConfiguration.objects.get(identifier=PLUGIN_ID)
     row.configuration = [
@@ -360,8 +363,8 @@ def test_saving_target_urls_without_a_signing_secret_is_refused(
 
 
 def test_a_target_saved_without_a_secret_before_is_never_sent_unsigned(
-    store_credit_plugin, sc_client, staff_user, permission_manage_users, customer_user,
-    receiver,
+    store_credit_plugin, sc_client, staff_user, permission_manage_users,
+    permission_manage_payments, customer_user, receiver,
 ):
     # given a configuration stored before the rule (targets, empty secret)
     from saleor.plugins.models import PluginConfiguration
@@ -375,7 +378,7 @@ def test_a_target_saved_without_a_secret_before_is_never_sent_unsigned(
         for item in row.configuration
     ]
     row.save()
-    staff_user.user_permissions.add(permission_manage_users)
+    staff_user.user_permissions.add(permission_manage_users, permission_manage_payments)
 
     # when
     sc_client(user=staff_user).query(

@@ -1,12 +1,11 @@
 import graphene
 from django.db import transaction
 
-from saleor.permission.enums import AccountPermissions
-
 from ...integration import after_balance_change
 from ...ledger import adjust, get_or_create_account
 from ...money import normalize_currency
-from ..auth import actor_for, require
+from ..auth import actor_for
+from ..permissions import require_for
 from ..types import Decimal, StoreCreditAccount, StoreCreditEntry
 from .base import BaseStoreCreditMutation, decode_user_id
 
@@ -37,12 +36,15 @@ class StoreCreditAdjust(BaseStoreCreditMutation):
         )
 
     class Meta:
-        description = "Add or deduct a customer's store credit. Requires MANAGE_USERS."
+        description = (
+            "Add or deduct a customer's store credit. Requires MANAGE_USERS and "
+            "HANDLE_PAYMENTS."
+        )
 
     @classmethod
     def perform(cls, _root, info, **data):
         context = info.context
-        require(context, [AccountPermissions.MANAGE_USERS])
+        require_for(context, "storeCreditAdjust")
         user = decode_user_id(data["customer_id"])
         currency = normalize_currency(data["currency"])
         settings = context.store_credit_settings

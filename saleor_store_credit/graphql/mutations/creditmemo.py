@@ -1,11 +1,9 @@
 import graphene
 from graphene import relay
 
-from saleor.permission.enums import OrderPermissions, PaymentPermissions
-from saleor.permission.utils import one_of_permissions_or_auth_filter_required
-
-from ...errors import NotFound, PermissionDenied
-from ..auth import actor_for
+from ...errors import NotFound
+from ..auth import actor_for, check_order_channel_access
+from ..permissions import require_for
 from ..types import Decimal, account_currency, id_field, money_field
 from .base import BaseStoreCreditMutation
 
@@ -66,7 +64,7 @@ class OrderCreditMemoCreate(BaseStoreCreditMutation):
     class Meta:
         description = (
             "Refund order lines, shipping and/or an amount to the customer's store "
-            "credit. Requires MANAGE_ORDERS or HANDLE_PAYMENTS."
+            "credit. Requires MANAGE_ORDERS and HANDLE_PAYMENTS."
         )
 
     @classmethod
@@ -74,12 +72,9 @@ class OrderCreditMemoCreate(BaseStoreCreditMutation):
         from ...creditmemo import MemoLine, create_credit_memo
 
         context = info.context
-        perms = [OrderPermissions.MANAGE_ORDERS, PaymentPermissions.HANDLE_PAYMENTS]
-        if not one_of_permissions_or_auth_filter_required(context, perms):
-            raise PermissionDenied(
-                "You do not have permission to perform this action. "
-                "Requires one of: MANAGE_ORDERS, HANDLE_PAYMENTS."
-            )
+        require_for(context, "orderCreditMemoCreate")
+        order_uuid = _decode(order_id, "Order", "orderId")
+        check_order_channel_access(context, order_uuid)
         lines = []
         for line in input.get("lines") or []:
             lines.append(
@@ -89,7 +84,7 @@ class OrderCreditMemoCreate(BaseStoreCreditMutation):
                 )
             )
         memo = create_credit_memo(
-            order_id=_decode(order_id, "Order", "orderId"),
+            order_id=order_uuid,
             actor=actor_for(context),
             settings=context.store_credit_settings,
             reason=input.get("reason"),

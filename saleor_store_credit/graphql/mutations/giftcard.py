@@ -1,9 +1,8 @@
 import graphene
 
-from saleor.permission.enums import AccountPermissions, GiftcardPermissions
-
 from ...errors import PermissionDenied
-from ..auth import actor_for, require
+from ..auth import actor_for
+from ..permissions import require_for
 from ..types import StoreCreditAccount, StoreCreditEntry
 from .base import BaseStoreCreditMutation, decode_user_id
 
@@ -34,10 +33,7 @@ class GiftCardRedeemToStoreCredit(BaseStoreCreditMutation):
 
         context = info.context
         if customer_id:
-            require(
-                context,
-                [GiftcardPermissions.MANAGE_GIFT_CARD, AccountPermissions.MANAGE_USERS],
-            )
+            require_for(context, "giftCardRedeemToStoreCredit(customerId)")
             customer = decode_user_id(customer_id)
         else:
             customer = getattr(context, "user", None)
