@@ -9,7 +9,7 @@ class StoreCreditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from .periodic import register_periodic_tasks
+        from .periodic import install_beat_schedule, register_periodic_tasks
         from .signals import store_credit_event
         from .webhooks.outbox import on_store_credit_event
 
@@ -31,6 +31,7 @@ class StoreCreditConfig(AppConfig):
                     dispatch_uid=f"saleor_store_credit.forget_settings.{signal}",
                 )
 
+        install_beat_schedule()
         post_migrate.connect(
             register_periodic_tasks, sender=self,
             dispatch_uid="saleor_store_credit.register_periodic_tasks",

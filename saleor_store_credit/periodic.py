@@ -1,10 +1,22 @@
-"""Periodic tasks, registered without editing Saleor's settings.
+"""Periodic tasks, scheduled without editing Saleor's settings, under either beat setup.
 
-Saleor's beat (`saleor.schedulers.schedulers.DatabaseScheduler`) reads
-`CustomPeriodicTask` rows; plain django-celery-beat `PeriodicTask` rows are ignored.
-The rows are (re)written after every `migrate`; staff may change the interval or
-disable a task in the database and it stays so (only missing rows are created).
+- Celery's default scheduler (`celery worker -B`, as in Saleor's docker-compose; or
+  `celery beat` without `--scheduler`) reads `CELERY_BEAT_SCHEDULE`: the plugin adds
+  its entries to that dict when Django starts (`install_beat_schedule`, called from
+  the app's `ready`), next to Saleor's own.
+- Saleor's `saleor.schedulers.schedulers.DatabaseScheduler` reads `CustomPeriodicTask`
+  rows. `migrate` creates the plugin's rows, and on start that scheduler copies
+  `CELERY_BEAT_SCHEDULE` into rows by name (django-celery-beat `update_from_dict`,
+  Saleor's `CustomModelEntry.from_entry`): the same names, so the same rows, so each
+  task is scheduled once. As for Saleor's own entries, the interval comes from the
+  schedule each time beat starts; a row staff disabled stays disabled.
+
+`STORE_CREDIT_PERIODIC_EVERY_SECONDS` (environment) runs every task every N seconds
+instead: for development and for the tests that run real beat processes.
 """
+
+import os
+from datetime import timedelta
 
 PERIODIC_TASKS = [
     # (row name, task path, every N minutes)
@@ -70,3 +82,33 @@ def register_periodic_tasks(**_kwargs) -> list[str]:
         CustomPeriodicTask.objects.create(name=name, task=task, interval=interval)
         created.append(name)
     return created
+
+
+def beat_schedule() -> dict:
+    """The plugin's Celery beat entries, named as its `CustomPeriodicTask` rows."""
+    every = os.environ.get("STORE_CREDIT_PERIODIC_EVERY_SECONDS", "").strip()
+    return {
+        name: {
+            "task": task,
+            "schedule": timedelta(seconds=int(every)) if every.isdigit() and int(every)
+            else timedelta(minutes=minutes),
+        }
+        for name, task, minutes in PERIODIC_TASKS
+    }
+
+
+def install_beat_schedule() -> list[str]:
+    """Add the plugin's entries to Saleor's `CELERY_BEAT_SCHEDULE` (in place: Celery's
+    `app.conf.beat_schedule` is that same dict). An entry of the same name already
+    there (a merchant's own) is left as it is. Outside Saleor: nothing."""
+    from django.conf import settings
+
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
+    if not isinstance(schedule, dict):
+        return []
+    added = []
+    for name, entry in beat_schedule().items():
+        if name not in schedule:
+            schedule[name] = entry
+            added.append(name)
+    return added
