@@ -31,6 +31,18 @@ class StoreCreditConfig(AppConfig):
                     dispatch_uid=f"saleor_store_credit.forget_settings.{signal}",
                 )
 
+        # Personal data goes when Saleor deletes a user, on every deletion path
+        # (see privacy.py for why a signal and not the customer_deleted hook).
+        from django.conf import settings
+        from django.db.models.signals import pre_delete
+
+        from .privacy import on_user_pre_delete
+
+        pre_delete.connect(
+            on_user_pre_delete, sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="saleor_store_credit.anonymise_deleted_user",
+        )
+
         post_migrate.connect(
             register_periodic_tasks, sender=self,
             dispatch_uid="saleor_store_credit.register_periodic_tasks",
