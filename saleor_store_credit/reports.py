@@ -28,9 +28,9 @@ class LiabilityRow:
     paid_out: Decimal     # reimbursement payouts
     expired: Decimal
     deducted: Decimal     # staff deductions
-    written_off: Decimal  # orphaned balances written off by staff
     closing: Decimal      # outstanding credit at the end of the period
-    orphaned: Decimal     # part of `closing` owed to customers Saleor deleted
+    written_off: Decimal = ZERO  # orphaned balances written off by staff
+    orphaned: Decimal = ZERO     # part of `closing` owed to customers Saleor deleted
 
     def balanced(self) -> bool:
         inflow = self.issued + self.refunded + self.reversed
