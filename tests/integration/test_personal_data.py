@@ -497,3 +497,44 @@ def test_data_migration_moves_payout_accounts_out_of_private_metadata(db):
     assert METADATA_KEY not in blank.private_metadata
     assert not PayoutDetails.objects.filter(user__in=[no_details, blank]).exists()
     assert PayoutDetails.objects.count() == 5
+
+
+def test_invalid_payout_details_are_refused_and_change_nothing(
+    finance, customer_user
+):
+    # given details already saved
+    from saleor_store_credit.models import PayoutDetails
+    from saleor_store_credit.payouts import set_payout_details
+
+    set_payout_details(user=customer_user, account_number=IBAN, actor=Actor.system())
+    customer = gid("User", customer_user.pk)
+
+    # when finance sends a number that is too long or not printable, or an unknown customer
+    too_long = finance.query(DETAILS_SET, {"id": customer, "account": "1" * 65})
+    control = finance.query(DETAILS_SET, {"id": customer, "account": "NL91\x00ABNA"})
+    unknown = finance.query(DETAILS_SET, {"id": gid("User", 0), "account": IBAN})
+
+    # then each is an error in the plugin's shape and the saved details stay
+    assert too_long["data"]["storeCreditPayoutDetailsSet"]["errors"][0] == {
+        "field": "accountNumber", "code": "INVALID",
+        "message": "The account number must be at most 64 printable characters."}
+    assert control["data"]["storeCreditPayoutDetailsSet"]["errors"][0]["code"] == "INVALID"
+    assert unknown["data"]["storeCreditPayoutDetailsSet"]["errors"][0]["code"] == "NOT_FOUND"
+    assert PayoutDetails.objects.get(user=customer_user).account_number == IBAN
+
+
+def test_credit_audit_rows_cannot_be_deleted_even_while_anonymising(store_credit_plugin, doomed):
+    # given an audit row
+    row = audit.record(AuditKind.CHECK_PASSED, Actor.for_user(doomed), "passed",
+                       user_id=doomed.pk)
+
+    # when it is deleted, or its kind rewritten, during an anonymisation
+    for sql in ("DELETE FROM saleor_store_credit_creditaudit WHERE id = %s",
+                "UPDATE saleor_store_credit_creditaudit SET kind = 'order_held' WHERE id = %s"):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT set_config('store_credit.anonymising', 'on', true)")
+            cur.execute(sql, [row.pk])
+
+    # then it is unchanged
+    row.refresh_from_db()
+    assert row.kind == AuditKind.CHECK_PASSED
