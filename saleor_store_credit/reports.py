@@ -15,6 +15,8 @@ from .signals import store_credit_event
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+# Orphaned balances kept with each reconciliation result (the summary counts them all).
+MAX_ORPHANED_LISTED = 1000
 
 
 @dataclass
@@ -169,7 +171,7 @@ def reconcile() -> LedgerCheck:
         {"account_id": o.account_id, "currency": o.currency,
          "balance": str(o.balance.quantize(quantum(o.currency))),
          "former_user_id": o.former_user_id}
-        for o in report.orphaned
+        for o in report.orphaned[:MAX_ORPHANED_LISTED]
     ]
     check = LedgerCheck.objects.create(
         ok=report.ok, accounts_checked=report.accounts_checked, drift=drift,
