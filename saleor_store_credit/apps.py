@@ -32,6 +32,18 @@ class StoreCreditConfig(AppConfig):
                 )
 
         install_beat_schedule()
+        # Personal data goes when Saleor deletes a user, on every deletion path
+        # (see privacy.py for why a signal and not the customer_deleted hook).
+        from django.conf import settings
+        from django.db.models.signals import pre_delete
+
+        from .privacy import on_user_pre_delete
+
+        pre_delete.connect(
+            on_user_pre_delete, sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="saleor_store_credit.anonymise_deleted_user",
+        )
+
         post_migrate.connect(
             register_periodic_tasks, sender=self,
             dispatch_uid="saleor_store_credit.register_periodic_tasks",

@@ -30,6 +30,7 @@ class StoreCreditErrorCode(str, Enum):
     DIRECT_EDIT_FORBIDDEN = "direct_edit_forbidden"
     ORDER_NOT_HELD = "order_not_held"
     CANNOT_CANCEL_ORDER = "cannot_cancel_order"
+    ACCOUNT_NOT_ORPHANED = "account_not_orphaned"
 
 
 class StoreCreditError(Exception):

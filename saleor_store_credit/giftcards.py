@@ -226,7 +226,9 @@ def _redeem(code, customer, actor, settings, idempotency_key, attempt,
         gift_card_note_added_event(
             card, requestor_user, requestor_app,
             f"Balance {old_current} {card.currency} converted to store credit "
-            f"(ledger entry {entry.pk}, customer {customer.email}).",
+            # the user id, not the e-mail: this note lives in Saleor's table, which
+            # the plugin's anonymisation (privacy.py) does not rewrite
+            f"(ledger entry {entry.pk}, customer #{customer.pk}).",
         )
         if settings.deactivate_redeemed_gift_cards:
             gift_card_deactivated_event(card, requestor_user, requestor_app)

@@ -31,6 +31,7 @@ class EntryKind(models.TextChoices):
     PAYOUT = "payout", "Reimbursed"
     PAYOUT_REVERSAL = "payout_reversal", "Reimbursement reversed"
     EXPIRY = "expiry", "Expired"
+    WRITE_OFF = "write_off", "Written off (orphaned balance)"
 
 
 class EntryDirection(models.TextChoices):
@@ -56,6 +57,11 @@ class ActorFields(models.Model):
         abstract = True
 
 
+def deleted_user_label(user_id) -> str:
+    """The stable placeholder that replaces a deleted user's e-mail and names."""
+    return f"deleted user #{user_id}"
+
+
 class Account(models.Model):
     """One customer's store credit in one currency.
 
@@ -79,6 +85,10 @@ class Account(models.Model):
     expiring = models.DecimalField(**MONEY, default=Decimal(0))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when Saleor deleted the customer (privacy.anonymise_user): the account keeps
+    # its money as an orphaned balance, known only by the former user id.
+    former_user_id = models.IntegerField(null=True, blank=True)
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -104,6 +114,13 @@ class Account(models.Model):
     @property
     def available(self) -> Decimal:
         return self.balance - self.held
+
+    @property
+    def label(self) -> str:
+        """Who the account belongs to, without personal data once anonymised."""
+        if self.user_id is None and self.former_user_id is not None:
+            return deleted_user_label(self.former_user_id)
+        return self.email or (f"user #{self.user_id}" if self.user_id else f"account #{self.pk}")
 
     def __str__(self):
         return f"{self.email or self.user_id} {self.currency}"
@@ -412,12 +429,31 @@ class Payout(models.Model):
         ]
 
 
+class PayoutDetails(models.Model):
+    """A customer's bank details for reimbursement payouts.
+
+    Kept here, not in Saleor's private metadata (which every MANAGE_USERS holder can
+    read): the API shows them masked and in full only with HANDLE_PAYMENTS. Deleted
+    with the customer."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+        related_name="store_credit_payout_details",
+    )
+    account_number = models.CharField(max_length=64)
+    account_holder = models.CharField(max_length=255, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=80, blank=True, default="")  # "<type>:<id>"
+
+
 class LedgerCheck(models.Model):
     """Result of a reconciliation (`ledger_verify()`) run; drift is kept for staff."""
 
     ok = models.BooleanField()
     accounts_checked = models.PositiveIntegerField()
     drift = models.JSONField(default=list, blank=True)
+    # Balances still owed to customers Saleor deleted (not drift: money to write off).
+    orphaned = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
 

@@ -37,6 +37,8 @@ from .signals import store_credit_event
 
 logger = logging.getLogger(__name__)
 
+# Releases before issue 15 kept bank details under this private-metadata key; migration
+# 0016 moved them into PayoutDetails (payouts.py). The plugin no longer reads it.
 PAYOUT_ACCOUNT_METADATA_KEY = "store_credit.payout_account"
 DEFAULT_BATCH_SIZE = 500
 
@@ -152,7 +154,8 @@ def _payee(user) -> dict:
     if address:
         lines = [address.street_address_1, address.street_address_2,
                  f"{address.postal_code} {address.city}".strip(), str(address.country)]
-    account_ref = (user.private_metadata or {}).get(PAYOUT_ACCOUNT_METADATA_KEY, "")
+    details = getattr(user, "store_credit_payout_details", None)
+    account_ref = details.account_number if details else ""
     return {
         "payee_name": user.get_full_name() or user.email,
         "payee_email": user.email,
@@ -218,7 +221,7 @@ def _users(user_ids):
     from saleor.account.models import User
 
     return User.objects.filter(pk__in=list(user_ids)).select_related(
-        "default_billing_address"
+        "default_billing_address", "store_credit_payout_details"
     )
 
 
@@ -283,12 +286,16 @@ def _process(run_id: int, *, batch_size: int, crash_after) -> str:
 
 
 def payout_payload(payout: Payout) -> dict:
+    """Outgoing webhook data. The bank account is masked: outbox rows are readable
+    with MANAGE_SETTINGS; accounting reads it in full through the API (HANDLE_PAYMENTS)."""
+    from .payouts import mask
+
     return {
         "payout_id": payout.pk, "run_id": payout.run_id,
         "customer_user_id": payout.account.user_id, "currency": payout.currency,
         "amount": str(payout.amount.quantize(quantum(payout.currency))),
         "status": payout.status, "payee_name": payout.payee_name,
-        "payee_email": payout.payee_email, "payout_account": payout.payout_account,
+        "payee_email": payout.payee_email, "payout_account": mask(payout.payout_account),
         "details_missing": payout.details_missing, "reference": payout.reference,
     }
 
@@ -339,8 +346,13 @@ CSV_COLUMNS = [
 ]
 
 
-def run_csv(run_id: int) -> str:
+def run_csv(run_id: int, *, full_accounts: bool = False) -> str:
+    """All payouts of a run; bank accounts masked unless `full_accounts` (the caller
+    has checked HANDLE_PAYMENTS)."""
     from .csv_export import to_csv
+    from .payouts import mask
+
+    shown = (lambda value: value) if full_accounts else mask
 
     payouts = (
         Payout.objects.filter(run_id=run_id).select_related("account").order_by("pk").iterator(2000)
@@ -348,7 +360,7 @@ def run_csv(run_id: int) -> str:
     return to_csv(CSV_COLUMNS, (
         [
             payout.pk, payout.run_id, payout.account.user_id, payout.payee_name,
-            payout.payee_email, payout.payee_address, payout.payout_account,
+            payout.payee_email, payout.payee_address, shown(payout.payout_account),
             "yes" if payout.details_missing else "no", payout.currency,
             payout.amount.quantize(quantum(payout.currency)), payout.status,
             payout.reference, payout.created_at.isoformat(),

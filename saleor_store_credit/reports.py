@@ -15,6 +15,8 @@ from .signals import store_credit_event
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+# Orphaned balances kept with each reconciliation result (the summary counts them all).
+MAX_ORPHANED_LISTED = 1000
 
 
 @dataclass
@@ -29,10 +31,13 @@ class LiabilityRow:
     expired: Decimal
     deducted: Decimal     # staff deductions
     closing: Decimal      # outstanding credit at the end of the period
+    written_off: Decimal = ZERO  # orphaned balances written off by staff
+    orphaned: Decimal = ZERO     # part of `closing` owed to customers Saleor deleted
 
     def balanced(self) -> bool:
         inflow = self.issued + self.refunded + self.reversed
-        outflow = self.spent + self.paid_out + self.expired + self.deducted
+        outflow = (self.spent + self.paid_out + self.expired + self.deducted
+                   + self.written_off)
         return self.opening + inflow - outflow == self.closing
 
 
@@ -46,7 +51,8 @@ def _sum(kind=None, direction=None):
                     output_field=DecimalField(max_digits=30, decimal_places=4)))
 
 
-MOVEMENTS = ("issued", "refunded", "reversed", "spent", "paid_out", "expired", "deducted")
+MOVEMENTS = ("issued", "refunded", "reversed", "spent", "paid_out", "expired", "deducted",
+             "written_off")
 
 
 def _movements(entries, *group_by):
@@ -59,6 +65,7 @@ def _movements(entries, *group_by):
         paid_out=_sum(EntryKind.PAYOUT, debit),
         expired=_sum(EntryKind.EXPIRY, debit),
         deducted=_sum(EntryKind.ADJUSTMENT, debit),
+        written_off=_sum(EntryKind.WRITE_OFF, debit),
     ).order_by(*group_by)
 
 
@@ -73,6 +80,7 @@ class ChannelMovementRow:
     paid_out: Decimal
     expired: Decimal
     deducted: Decimal
+    written_off: Decimal
 
 
 def movements_by_channel(*, start: datetime, end: datetime, currency: str | None = None):
@@ -112,6 +120,14 @@ def liability_report(*, start: datetime, end: datetime, currency: str | None = N
         .values("account__currency")
         .annotate(c=_sum(direction=EntryDirection.CREDIT), d=_sum(direction=EntryDirection.DEBIT))
     }
+    # Owed to deleted customers at the end of the period (accounts detached from their
+    # user by Saleor's customer deletion, privacy.py).
+    orphaned = {
+        row["account__currency"]: (row["c"] or ZERO) - (row["d"] or ZERO)
+        for row in entries.filter(created_at__lt=end, account__user__isnull=True)
+        .values("account__currency")
+        .annotate(c=_sum(direction=EntryDirection.CREDIT), d=_sum(direction=EntryDirection.DEBIT))
+    }
     moves = {
         row["account__currency"]: row
         for row in _movements(entries.filter(created_at__gte=start, created_at__lt=end),
@@ -125,8 +141,9 @@ def liability_report(*, start: datetime, end: datetime, currency: str | None = N
         start_balance = opening.get(cur, ZERO).quantize(q)
         closing = (start_balance + values["issued"] + values["refunded"] + values["reversed"]
                    - values["spent"] - values["paid_out"] - values["expired"]
-                   - values["deducted"])
-        rows.append(LiabilityRow(currency=cur, opening=start_balance, closing=closing, **values))
+                   - values["deducted"] - values["written_off"])
+        rows.append(LiabilityRow(currency=cur, opening=start_balance, closing=closing,
+                                 orphaned=orphaned.get(cur, ZERO).quantize(q), **values))
     return rows
 
 
@@ -150,8 +167,15 @@ def reconcile() -> LedgerCheck:
          "captured_amount": str(d.captured_amount), "entries_total": str(d.entries_total)}
         for d in report.hold_drift
     ]
+    orphaned = [
+        {"account_id": o.account_id, "currency": o.currency,
+         "balance": str(o.balance.quantize(quantum(o.currency))),
+         "former_user_id": o.former_user_id}
+        for o in report.orphaned[:MAX_ORPHANED_LISTED]
+    ]
     check = LedgerCheck.objects.create(
-        ok=report.ok, accounts_checked=report.accounts_checked, drift=drift
+        ok=report.ok, accounts_checked=report.accounts_checked, drift=drift,
+        orphaned=orphaned,
     )
     if report.ok:
         logger.info(report.summary())

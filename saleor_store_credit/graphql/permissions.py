@@ -47,6 +47,7 @@ MATRIX = {
     "storeCreditAdjust": ("move money", (MANAGE_USERS, HANDLE_PAYMENTS)),
     "orderCreditMemoCreate": ("move money", (MANAGE_ORDERS, HANDLE_PAYMENTS)),
     "giftCardRedeemToStoreCredit(customerId)": ("move money", (MANAGE_USERS, MANAGE_GIFT_CARD)),
+    "storeCreditWriteOffOrphaned": ("move money", (HANDLE_PAYMENTS,)),
     # payouts
     "reimbursementRunPreview": ("payouts", (MANAGE_USERS, HANDLE_PAYMENTS)),
     "reimbursementRun": ("payouts", (MANAGE_USERS, HANDLE_PAYMENTS)),
@@ -55,6 +56,7 @@ MATRIX = {
     "payoutMarkPaid": ("payouts", (MANAGE_USERS, HANDLE_PAYMENTS)),
     "payoutMarkFailed": ("payouts", (MANAGE_USERS, HANDLE_PAYMENTS)),
     "payoutVoid": ("payouts", (MANAGE_USERS, HANDLE_PAYMENTS)),
+    "storeCreditPayoutDetailsSet": ("payouts", (MANAGE_USERS, HANDLE_PAYMENTS)),
     # credit management
     "customerCredit": ("credit management", (MANAGE_USERS,)),
     "creditGroups": ("credit management", (MANAGE_USERS,)),

@@ -3,9 +3,11 @@
 import graphene
 from graphene import relay
 
+from saleor.permission.enums import PaymentPermissions
+
 from ..errors import NotFound
 from ..models import Payout, PayoutStatus, ReimbursementRun, RunStatus
-from .auth import actor_for, check_channel_slug_access
+from .auth import actor_for, check_channel_slug_access, require
 from .mutations.base import BaseStoreCreditMutation
 from .permissions import require_for
 from .types import Decimal, Money, money, money_field
@@ -24,7 +26,12 @@ class PayoutType(graphene.ObjectType):
     payee_name = graphene.String(required=True)
     payee_email = graphene.String(required=True)
     payee_address = graphene.String(required=True)
-    payout_account = graphene.String(required=True)
+    payout_account = graphene.String(
+        required=True, description="Bank account, masked (last four characters)."
+    )
+    payout_account_full = graphene.String(
+        description="Bank account in full. Requires HANDLE_PAYMENTS."
+    )
     details_missing = graphene.Boolean(required=True)
     reference = graphene.String(required=True)
     note = graphene.String(required=True)
@@ -39,6 +46,19 @@ class PayoutType(graphene.ObjectType):
     def resolve_customer_id(root, _info):
         user_id = root.account.user_id
         return relay.Node.to_global_id("User", user_id) if user_id else None
+
+    @staticmethod
+    def resolve_payout_account(root, _info):
+        from ..payouts import mask
+
+        return mask(root.payout_account)
+
+    @staticmethod
+    def resolve_payout_account_full(root, info):
+        # A field guarded by its own permission, as Saleor's PermissionsField does
+        # (saleor/graphql/core/fields.py): refused with PermissionDenied.
+        require(info.context, [PaymentPermissions.HANDLE_PAYMENTS])
+        return root.payout_account
 
 
 
@@ -65,7 +85,11 @@ class ReimbursementRunType(graphene.ObjectType):
         first=graphene.Int(default_value=100), after_id=graphene.Int(),
         status=PayoutStatusEnum(), details_missing=graphene.Boolean(),
     )
-    csv = graphene.String(required=True, description="All payouts as CSV for finance.")
+    csv = graphene.String(
+        required=True, full_payout_accounts=graphene.Boolean(default_value=False),
+        description="All payouts as CSV for finance; bank accounts masked unless "
+        "fullPayoutAccounts (requires HANDLE_PAYMENTS).",
+    )
 
     class Meta:
         name = "ReimbursementRun"
@@ -90,10 +114,12 @@ class ReimbursementRunType(graphene.ObjectType):
         return list(qs[: max(0, min(first, 500))])
 
     @staticmethod
-    def resolve_csv(root, _info):
+    def resolve_csv(root, info, full_payout_accounts=False):
         from ..reimbursement import run_csv
 
-        return run_csv(root.pk)
+        if full_payout_accounts:
+            require(info.context, [PaymentPermissions.HANDLE_PAYMENTS])
+        return run_csv(root.pk, full_accounts=bool(full_payout_accounts))
 
 
 class PreviewAccount(graphene.ObjectType):
@@ -136,20 +162,22 @@ def _spec(info, data):
 
 
 def resolve_preview(info, input):
-    from ..reimbursement import PAYOUT_ACCOUNT_METADATA_KEY, preview
+    from ..models import PayoutDetails
+    from ..reimbursement import preview
 
     require_for(info.context, "reimbursementRunPreview")
     spec = _spec(info, input)
     result = preview(spec)
+    with_details = set(PayoutDetails.objects.filter(
+        user_id__in=[account.user_id for account in result.accounts]
+    ).values_list("user_id", flat=True))
     return ReimbursementPreview(
         count=result.count, total=money(result.total, spec.currency), skipped=result.skipped,
         accounts=[
             PreviewAccount(
                 customer_id=relay.Node.to_global_id("User", account.user_id),
                 email=account.user.email, amount=money(account.spendable, spec.currency),
-                details_missing=not (account.user.private_metadata or {}).get(
-                    PAYOUT_ACCOUNT_METADATA_KEY
-                ),
+                details_missing=account.user_id not in with_details,
             )
             for account in result.accounts
         ],

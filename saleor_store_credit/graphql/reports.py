@@ -3,7 +3,7 @@ import graphene
 
 from ..models import LedgerCheck
 from .permissions import require_for
-from .types import Decimal
+from .types import Decimal, global_id, money_field
 
 
 class _Movements:
@@ -17,14 +17,38 @@ class _Movements:
     paid_out = graphene.Field(Decimal, required=True)
     expired = graphene.Field(Decimal, required=True)
     deducted = graphene.Field(Decimal, required=True)
+    written_off = graphene.Field(
+        Decimal, required=True, description="Orphaned balances written off by staff."
+    )
 
 
 class LiabilityRowType(_Movements, graphene.ObjectType):
     opening = graphene.Field(Decimal, required=True)
     closing = graphene.Field(Decimal, required=True)
+    orphaned = graphene.Field(
+        Decimal, required=True,
+        description="Part of the closing balance owed to customers Saleor deleted.",
+    )
 
     class Meta:
         name = "StoreCreditLiabilityRow"
+
+
+class OrphanedBalanceType(graphene.ObjectType):
+    account_id = graphene.ID(
+        required=True, resolver=lambda root, _info: global_id("StoreCreditAccount", root.pk)
+    )
+    currency = graphene.String(required=True)
+    label = graphene.String(required=True, description='E.g. "deleted user #42".')
+    balance = money_field("balance", required=True)
+    held = money_field("held", required=True, description="Reserved by open checkouts.")
+    orphaned_at = graphene.DateTime(
+        description="When Saleor deleted the customer (null: before this was recorded).",
+        resolver=lambda root, _info: root.anonymised_at,
+    )
+
+    class Meta:
+        name = "StoreCreditOrphanedBalance"
 
 
 class ChannelMovementType(_Movements, graphene.ObjectType):
@@ -40,7 +64,19 @@ class LiabilityReport(graphene.ObjectType):
         graphene.NonNull(ChannelMovementType), required=True,
         description="The period's movements by the channel of their order.",
     )
+    orphaned = graphene.List(
+        graphene.NonNull(OrphanedBalanceType), required=True,
+        description="Balances of deleted customers, now (write them off with "
+        "storeCreditWriteOffOrphaned).",
+    )
     period = None  # (start, end, currency), set by resolve_liability
+
+    @staticmethod
+    def resolve_orphaned(root, _info):
+        from ..privacy import orphaned_accounts
+
+        _start, _end, currency = root.period
+        return list(orphaned_accounts(currency)[:500])
 
     @staticmethod
     def resolve_by_channel(root, _info):
@@ -58,6 +94,9 @@ class LedgerCheckType(graphene.ObjectType):
     ok = graphene.Boolean(required=True)
     accounts_checked = graphene.Int(required=True)
     drift = graphene.JSONString(required=True)
+    orphaned = graphene.JSONString(
+        required=True, description="Balances of deleted customers (not drift)."
+    )
     created_at = graphene.DateTime(required=True)
 
     class Meta:

@@ -8,6 +8,8 @@ from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
 from .mutations.creditmemo import OrderCreditMemoCreate
 from .mutations.giftcard import GiftCardRedeemToStoreCredit
+from .mutations.write_off import StoreCreditWriteOffOrphaned
+from .payout_details import StoreCreditPayoutDetailsSet
 from .mutations.checkout import (
     CheckoutStoreCredit,
     CheckoutStoreCreditApply,
@@ -171,6 +173,8 @@ class Mutation(CreditMutations, graphene.ObjectType):
     payout_mark_paid = PayoutMarkPaid.Field()
     payout_mark_failed = PayoutMarkFailed.Field()
     payout_void = PayoutVoid.Field()
+    store_credit_write_off_orphaned = StoreCreditWriteOffOrphaned.Field()
+    store_credit_payout_details_set = StoreCreditPayoutDetailsSet.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

@@ -230,6 +230,16 @@ class StoreCreditCustomer(graphene.ObjectType):
     id = graphene.ID(required=True, description="Saleor User ID.")
     email = graphene.String(required=True)
     store_credit = graphene.Field(StoreCredit, required=True)
+    payout_details = graphene.Field(
+        "saleor_store_credit.graphql.payout_details.StoreCreditPayoutDetails",
+        description="Bank details for reimbursement payouts (masked); null when none.",
+    )
+
+    @staticmethod
+    def resolve_payout_details(root, info):
+        from .payout_details import resolve_payout_details
+
+        return resolve_payout_details(root, info)
 
     @staticmethod
     def resolve_id(root, _info):

@@ -59,6 +59,21 @@ class AccountDrift:
     last_balance_after: Decimal
 
 
+# Not drift: money still owed to customers Saleor deleted (written off by staff).
+_ORPHANED_SQL = """
+SELECT id, currency, balance, former_user_id FROM saleor_store_credit_account
+WHERE user_id IS NULL AND balance > 0 ORDER BY currency, id
+"""
+
+
+@dataclass
+class OrphanedBalance:
+    account_id: int
+    currency: str
+    balance: Decimal
+    former_user_id: int | None
+
+
 @dataclass
 class HoldDrift:
     hold_id: int
@@ -73,14 +88,16 @@ class VerifyReport:
     accounts_checked: int = 0
     account_drift: list[AccountDrift] = field(default_factory=list)
     hold_drift: list[HoldDrift] = field(default_factory=list)
+    orphaned: list[OrphanedBalance] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.account_drift and not self.hold_drift
 
     def summary(self) -> str:
+        orphaned = f", {len(self.orphaned)} orphaned balance(s)" if self.orphaned else ""
         if self.ok:
-            return f"ledger ok: {self.accounts_checked} accounts, no drift"
+            return f"ledger ok: {self.accounts_checked} accounts, no drift{orphaned}"
         return (
             f"LEDGER DRIFT: {len(self.account_drift)} account(s), "
             f"{len(self.hold_drift)} hold(s) of {self.accounts_checked} accounts"
@@ -90,7 +107,8 @@ class VerifyReport:
 def ledger_verify() -> VerifyReport:
     """Check: balance = Σ entries = last balance_after; entry_count = #entries;
     expiring = Σ open lots; held = Σ active holds;
-    a captured hold has exactly one entry of its captured amount, others none."""
+    a captured hold has exactly one entry of its captured amount, others none.
+    Also lists orphaned balances (accounts of deleted customers still holding money)."""
     report = VerifyReport()
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM saleor_store_credit_account")
@@ -99,4 +117,6 @@ def ledger_verify() -> VerifyReport:
         report.account_drift = [AccountDrift(*row) for row in cursor.fetchall()]
         cursor.execute(_HOLD_SQL)
         report.hold_drift = [HoldDrift(*row) for row in cursor.fetchall()]
+        cursor.execute(_ORPHANED_SQL)
+        report.orphaned = [OrphanedBalance(*row) for row in cursor.fetchall()]
     return report

@@ -432,6 +432,7 @@ def test_blocked_customer_is_also_recognised_in_an_apps_order_create_from_guest_
 # --- item 5: the permission matrix, every cell ----------------------------------------------
 
 NO_ID = {
+    "StoreCreditAccount": gid("StoreCreditAccount", 0),
     "Order": gid("Order", "00000000-0000-0000-0000-000000000000"),
     "OrderCreditHold": gid("OrderCreditHold", 0),
     "Payout": gid("Payout", 0),
@@ -471,6 +472,12 @@ CALLS = {
         "{ errors { code } } }"),
     "payoutVoid": (
         f"mutation {{ payoutVoid(id: \"{NO_ID['Payout']}\", note: \"x\") {{ errors {{ code }} }} }}"),
+    "storeCreditPayoutDetailsSet": (
+        f"mutation ({_CUSTOMER}) {{ storeCreditPayoutDetailsSet(customerId: $c, "
+        "accountNumber: \"NL91ABNA0417164300\") { errors { code } } }"),
+    "storeCreditWriteOffOrphaned": (
+        f"mutation {{ storeCreditWriteOffOrphaned(accountId: \"{NO_ID['StoreCreditAccount']}\", "
+        "reason: \"gone\") { errors { code } } }"),
     "customerCredit": (
         f"query ({_CUSTOMER}) {{ customerCredit(customerId: $c, currency: \"USD\") "
         "{ onHold } }"),

