@@ -16,6 +16,9 @@ class StoreCreditConfig(AppConfig):
         store_credit_event.connect(
             on_store_credit_event, dispatch_uid="saleor_store_credit.webhook_outbox"
         )
+        from .notifications import on_store_credit_event as email_on_event
+
+        store_credit_event.connect(email_on_event, dispatch_uid="saleor_store_credit.emails")
         from django.apps import apps
 
         if apps.is_installed("saleor.plugins"):
