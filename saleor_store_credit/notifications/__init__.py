@@ -27,6 +27,7 @@ def queue_email(event: str, *, user, context: dict) -> EmailDelivery | None:
     """Log one e-mail to `user` and send it after the surrounding transaction commits."""
     if user is None or not getattr(user, "email", ""):
         return None
+    context = _exact_amounts(context)
     delivery = EmailDelivery.objects.create(
         event=event, user=user, recipient=user.email,
         language=language_for(getattr(user, "language_code", "")),
@@ -34,6 +35,22 @@ def queue_email(event: str, *, user, context: dict) -> EmailDelivery | None:
     )
     transaction.on_commit(lambda: _schedule(delivery.pk))
     return delivery
+
+
+def _exact_amounts(context: dict) -> dict:
+    """Amounts as the currency writes them ("20.00", not the ledger's "20.0000")."""
+    from decimal import Decimal
+
+    from ..money import quantum
+
+    currency = context.get("currency")
+    if not currency:
+        return context
+    return {
+        key: str(Decimal(str(value)).quantize(quantum(currency)))
+        if key in ("amount", "balance", "total") and value not in (None, "") else value
+        for key, value in context.items()
+    }
 
 
 def _schedule(delivery_id: int) -> None:
@@ -89,17 +106,14 @@ def _credit_memo(data):
 
 
 def _payout(data):
-    from ..models import Payout
-
+    """Finance's note stays internal; the payment reference is the customer's."""
     user = _user(data.get("customer_user_id"))
     if user is None:
         return None
-    payout = Payout.objects.filter(pk=data["payout_id"]).first()
     return user, {
         "amount": data["amount"], "currency": data["currency"],
         "reference": data.get("reference") or "",
         "balance": _balance(user.pk, data["currency"]),
-        "note": payout.note if payout else "",
     }
 
 
