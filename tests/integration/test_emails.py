@@ -202,6 +202,15 @@ def test_adjustment_without_notify_sends_nothing(staff, smtp, customer_user):
     assert rows().count() == 0
 
 
+def test_refused_adjustment_sends_nothing(staff, smtp, customer_user):
+    # a deduction beyond the balance is refused: nothing changed, nobody is told
+    content = staff.query(ADJUST, {"id": gid("User", customer_user.pk), "amount": "-5.00",
+                                   "currency": "USD", "reason": "x", "notify": True})
+
+    assert content["data"]["storeCreditAdjust"]["errors"][0]["code"] == "INSUFFICIENT_FUNDS"
+    assert smtp.messages == [] and rows().count() == 0
+
+
 def test_replayed_adjustment_is_mailed_once(staff, smtp, customer_user):
     adjust(staff, customer_user, "5.00", key="same-key")
     adjust(staff, customer_user, "5.00", key="same-key")
