@@ -20,7 +20,10 @@ from .templates import language_for
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EmailDelivery", "EmailStatus", "queue_email", "on_store_credit_event"]
+__all__ = ["EmailDelivery", "EmailStatus", "queue_email", "on_store_credit_event",
+           "forget_deleted_user"]
+
+FORGOTTEN = "deleted-user@invalid"
 
 
 def queue_email(event: str, *, user, context: dict) -> EmailDelivery | None:
@@ -154,3 +157,11 @@ def notify_balance_changed(entry, *, settings: StoreCreditSettings) -> EmailDeli
         "direction": entry.direction, "balance": str(entry.balance_after),
         "reason": entry.reason,
     })
+
+
+def forget_deleted_user(sender, instance, **_kwargs):
+    """pre_delete of a Saleor user: the log keeps what was sent and when, not to whom
+    (address, name, staff-written reason)."""
+    EmailDelivery.objects.filter(user_id=instance.pk).update(
+        recipient=FORGOTTEN, context={}, user=None,
+    )

@@ -475,3 +475,14 @@ def test_e_mail_log_is_refused_to_customers(sc_client, staff, smtp, customer_use
     content = sc_client(user=customer_user).query(LOG, {})
 
     assert content["errors"][0]["extensions"]["exception"]["code"] == "PermissionDenied"
+
+
+def test_deleting_the_customer_removes_them_from_the_e_mail_log(staff, smtp, customer_user):
+    adjust(staff, customer_user, "1.00", reason="for Leslie at 1 Main St")
+    assert rows().get().recipient == customer_user.email
+
+    customer_user.delete()
+
+    row = rows().get()
+    assert (row.recipient, row.context, row.user_id) == ("deleted-user@invalid", {}, None)
+    assert (row.event, row.status) == ("balance_changed", "sent")
