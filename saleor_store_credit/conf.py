@@ -27,6 +27,21 @@ GIFT_CARD_ATTEMPTS_OVERALL = "gift_card_redeem_attempts_overall_per_hour"
 CREDIT_CHANNELS = "credit_management_channels"
 CREDIT_FOUR_EYES = "credit_four_eyes_approval"
 CREDIT_FORBID_DIRECT_EDITS = "credit_forbid_direct_limit_edits"
+# E-mails the plugin sends itself (saleor_store_credit/notifications).
+NOTIFY_PAYOUTS = "notify_payout_status"
+NOTIFY_ORDER_HOLDS = "notify_order_holds"
+EMAIL_SENDER = "email_sender"
+SMTP_HOST = "smtp_host"
+SMTP_PORT = "smtp_port"
+SMTP_USER = "smtp_username"
+SMTP_PASSWORD = "smtp_password"
+SMTP_USE_TLS = "smtp_use_tls"
+SMTP_USE_SSL = "smtp_use_ssl"
+EMAIL_EVENTS = (
+    "balance_changed", "credit_memo_issued", "credit_expiring", "payout_paid",
+    "payout_failed", "order_held", "order_released",
+)
+EMAIL_TEMPLATE_PREFIX = "email_template_"
 
 DEFAULT_GIFT_CARD_ATTEMPTS_PER_HOUR = 5
 # One attacker can open many accounts: failed tries are also limited per client
@@ -81,6 +96,49 @@ def _lines(raw) -> list[str]:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    """Sender, SMTP server and template overrides for the plugin's own e-mails.
+    Empty host/sender: Saleor's EMAIL_URL / DEFAULT_FROM_EMAIL (see notifications)."""
+
+    sender: str = ""
+    host: str = ""
+    port: int | None = None
+    username: str = ""
+    password: str = ""
+    use_tls: bool = False
+    use_ssl: bool = False
+    templates: tuple[tuple[str, str], ...] = ()  # (event, override text)
+
+    def template(self, event: str) -> str:
+        return dict(self.templates).get(event, "")
+
+    @classmethod
+    def parse(cls, values: dict) -> "EmailSettings":
+        use_tls = _bool(values.get(SMTP_USE_TLS, False))
+        use_ssl = _bool(values.get(SMTP_USE_SSL, False))
+        if use_tls and use_ssl:
+            # Django's SMTP backend refuses both (django/core/mail/backends/smtp.py).
+            raise ConfigurationError(SMTP_USE_SSL, "Use either TLS or SSL, not both.")
+        port = _int_or_none(SMTP_PORT, values.get(SMTP_PORT), minimum=1)
+        if port is not None and port > 65535:
+            raise ConfigurationError(SMTP_PORT, f"{SMTP_PORT}: not a port number")
+        return cls(
+            sender=str(values.get(EMAIL_SENDER) or "").strip(),
+            host=str(values.get(SMTP_HOST) or "").strip(),
+            port=port,
+            username=str(values.get(SMTP_USER) or ""),
+            password=str(values.get(SMTP_PASSWORD) or ""),
+            use_tls=use_tls,
+            use_ssl=use_ssl,
+            templates=tuple(
+                (event, str(values.get(EMAIL_TEMPLATE_PREFIX + event) or ""))
+                for event in EMAIL_EVENTS
+                if str(values.get(EMAIL_TEMPLATE_PREFIX + event) or "").strip()
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class StoreCreditSettings:
     enabled_channels: tuple[str, ...] = ()  # empty: every channel
     refund_to_store_credit_by_default: bool = False
@@ -102,6 +160,9 @@ class StoreCreditSettings:
     credit_channels: tuple[str, ...] = ()
     credit_four_eyes: bool = False
     credit_forbid_direct_edits: bool = False
+    notify_payouts: bool = True
+    notify_order_holds: bool = True
+    email: "EmailSettings" = field(default_factory=lambda: EmailSettings())
     extra: dict = field(default_factory=dict)
 
     def channel_enabled(self, channel_slug: str | None) -> bool:
@@ -166,6 +227,9 @@ class StoreCreditSettings:
             credit_channels=tuple(_lines(values.get(CREDIT_CHANNELS))),
             credit_four_eyes=_bool(values.get(CREDIT_FOUR_EYES, False)),
             credit_forbid_direct_edits=_bool(values.get(CREDIT_FORBID_DIRECT_EDITS, False)),
+            notify_payouts=_bool(values.get(NOTIFY_PAYOUTS, True)),
+            notify_order_holds=_bool(values.get(NOTIFY_ORDER_HOLDS, True)),
+            email=EmailSettings.parse(values),
         )
 
 
@@ -180,6 +244,9 @@ def validate_for_saving(configuration: list[dict]) -> StoreCreditSettings:
             "Set a webhook signing secret before adding webhook target URLs: "
             "receivers must be able to verify every delivery.",
         )
+    from .notifications.templates import check_overrides
+
+    check_overrides(parsed.email)
     return parsed
 
 

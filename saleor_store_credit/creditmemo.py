@@ -32,7 +32,7 @@ from . import saleor_tx as tx
 from .checkout.order import refund_item
 from .conf import StoreCreditSettings
 from .errors import InvalidAmount, NotFound, StoreCreditError, StoreCreditErrorCode
-from .integration import NOTIFY_CREDIT_MEMO, after_balance_change
+from .integration import after_balance_change
 from .ledger import Actor, Refs, credit, get_or_create_account
 from .ledger.idempotency import run_idempotent
 from .models import CreditMemo, CreditMemoLine, EntryKind
@@ -195,10 +195,8 @@ def create_credit_memo(
             )
             settle.other_payments(other, memo)
         last_entry = account.entries.order_by("-pk").first()
-        after_balance_change(
-            last_entry, settings=settings, notify=True, event=NOTIFY_CREDIT_MEMO,
-            channel_slug=locked.channel.slug,
-        )
+        # The customer's e-mail follows `credit_memo_issued` (notifications).
+        after_balance_change(last_entry, settings=settings, channel_slug=locked.channel.slug)
         store_credit_event.send(
             sender=CreditMemo, event="credit_memo_issued", currency=locked.currency,
             data={

@@ -489,3 +489,4 @@ class CreditLot(models.Model):
             ),
         ]
 from .credit.models import *  # noqa: E402,F401,F403 (credit management tables)
+from .notifications.models import *  # noqa: E402,F401,F403 (e-mail delivery log)

@@ -73,6 +73,18 @@ class StoreCreditPlugin(BasePlugin):
         {"name": conf.CREDIT_CHANNELS, "value": ""},
         {"name": conf.CREDIT_FOUR_EYES, "value": False},
         {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
+        # the plugin's own e-mails (saleor_store_credit/notifications)
+        {"name": conf.NOTIFY_PAYOUTS, "value": True},
+        {"name": conf.NOTIFY_ORDER_HOLDS, "value": True},
+        {"name": conf.EMAIL_SENDER, "value": ""},
+        {"name": conf.SMTP_HOST, "value": ""},
+        {"name": conf.SMTP_PORT, "value": ""},
+        {"name": conf.SMTP_USER, "value": ""},
+        {"name": conf.SMTP_PASSWORD, "value": ""},
+        {"name": conf.SMTP_USE_TLS, "value": False},
+        {"name": conf.SMTP_USE_SSL, "value": False},
+        *({"name": conf.EMAIL_TEMPLATE_PREFIX + event, "value": ""}
+          for event in conf.EMAIL_EVENTS),
     ]
     CONFIG_STRUCTURE = {
         conf.ENABLED_CHANNELS: {
@@ -180,6 +192,52 @@ class StoreCreditPlugin(BasePlugin):
             "type": _S.BOOLEAN,
             "label": "Forbid direct credit limit edits",
             "help_text": "Limits change only through the adjustment journal.",
+        },
+        conf.NOTIFY_PAYOUTS: {
+            "type": _S.BOOLEAN,
+            "label": "E-mail customers when a payout is paid or failed",
+            "help_text": "",
+        },
+        conf.NOTIFY_ORDER_HOLDS: {
+            "type": _S.BOOLEAN,
+            "label": "E-mail customers when an order is held for credit review or released",
+            "help_text": "",
+        },
+        conf.EMAIL_SENDER: {
+            "type": _S.STRING,
+            "label": "E-mail sender",
+            "help_text": "From address, e.g. Shop <shop@example.com>. Empty: Saleor's "
+            "DEFAULT_FROM_EMAIL.",
+        },
+        conf.SMTP_HOST: {
+            "type": _S.STRING,
+            "label": "SMTP host",
+            "help_text": "Mail server for store credit e-mails. Empty: Saleor's EMAIL_URL; "
+            "with neither, e-mails are logged as skipped.",
+        },
+        conf.SMTP_PORT: {
+            "type": _S.STRING,
+            "label": "SMTP port",
+            "help_text": "Empty: 465 with SSL, 587 with TLS, else 25.",
+        },
+        conf.SMTP_USER: {"type": _S.STRING, "label": "SMTP user", "help_text": ""},
+        conf.SMTP_PASSWORD: {"type": _S.SECRET, "label": "SMTP password", "help_text": ""},
+        conf.SMTP_USE_TLS: {
+            "type": _S.BOOLEAN, "label": "SMTP: use STARTTLS", "help_text": "",
+        },
+        conf.SMTP_USE_SSL: {
+            "type": _S.BOOLEAN, "label": "SMTP: use SSL", "help_text": "Not with STARTTLS.",
+        },
+        **{
+            conf.EMAIL_TEMPLATE_PREFIX + event: {
+                "type": _S.MULTILINE,
+                "label": f"E-mail template: {event.replace('_', ' ')}",
+                "help_text": "Empty: the shipped English, Dutch and Swedish templates. "
+                "First line: the subject; then the plain-text body; optionally a line "
+                "'--- html ---' and the HTML body. Django template language; "
+                "{{ language }} is en, nl or sv.",
+            }
+            for event in conf.EMAIL_EVENTS
         },
     }
 

@@ -128,3 +128,25 @@ def end_temporary_limits_task() -> int:
 
     with allow_writer():
         return end_temporary_limits()
+
+
+EMAIL_MAX_RETRIES = 8
+
+
+def _email_retry_errors():
+    from .notifications.delivery import TemporaryEmailError
+
+    return (TemporaryEmailError,)
+
+
+@app.task(
+    bind=True, autoretry_for=_email_retry_errors(), retry_backoff=60,
+    retry_backoff_max=6 * 3600, retry_jitter=True, max_retries=EMAIL_MAX_RETRIES,
+)
+def send_store_credit_email_task(self, delivery_id: int) -> str:
+    """Send one logged customer e-mail; a mail server that refuses for now is retried
+    with exponential backoff (1 min, 2, 4 … up to 6 h), the last try gives up."""
+    from .notifications.delivery import send_delivery
+
+    with allow_writer():
+        return send_delivery(delivery_id, final_attempt=self.request.retries >= self.max_retries)

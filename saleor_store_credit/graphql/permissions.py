@@ -82,6 +82,8 @@ MATRIX = {
     # webhooks admin
     "storeCreditWebhookDeliveries": ("webhooks admin", (MANAGE_SETTINGS,)),
     "storeCreditWebhookRedeliver": ("webhooks admin", (MANAGE_SETTINGS,)),
+    # e-mails (customer data, like Saleor's customer events: MANAGE_USERS)
+    "storeCreditEmailDeliveries": ("e-mails", (MANAGE_USERS,)),
     # settings
     "storeCreditSettings": ("settings", STAFF),
 }

@@ -4,6 +4,7 @@ import graphene
 from ..errors import NotFound
 from .permissions import require_for
 from .credit import CreditMutations, CreditQueries
+from .emails import EmailQueries
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
 from .mutations.creditmemo import OrderCreditMemoCreate
@@ -54,7 +55,7 @@ class StoreCreditSettingsType(graphene.ObjectType):
         name = "StoreCreditSettings"
 
 
-class Query(CreditQueries, graphene.ObjectType):
+class Query(CreditQueries, EmailQueries, graphene.ObjectType):
     store_credit_liability_report = graphene.Field(
         LiabilityReport, required=True,
         start=graphene.DateTime(required=True), end=graphene.DateTime(required=True),

@@ -524,6 +524,7 @@ CALLS = {
     "storeCreditWebhookRedeliver": (
         "mutation { storeCreditWebhookRedeliver("
         f"id: \"{NO_ID['StoreCreditWebhookDelivery']}\") {{ errors {{ code }} }} }}"),
+    "storeCreditEmailDeliveries": "query { storeCreditEmailDeliveries { id } }",
     "storeCreditSettings": "query { storeCreditSettings { holdLifetimeMinutes } }",
 }
 
