@@ -19,15 +19,6 @@ class StoreCreditConfig(AppConfig):
         from .notifications import on_store_credit_event as email_on_event
 
         store_credit_event.connect(email_on_event, dispatch_uid="saleor_store_credit.emails")
-        from django.conf import settings as django_settings
-        from django.db.models.signals import pre_delete
-
-        from .notifications import forget_deleted_user
-
-        pre_delete.connect(
-            forget_deleted_user, sender=django_settings.AUTH_USER_MODEL,
-            dispatch_uid="saleor_store_credit.emails.forget_deleted_user",
-        )
         from django.apps import apps
 
         if apps.is_installed("saleor.plugins"):

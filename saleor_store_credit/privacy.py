@@ -210,6 +210,10 @@ def anonymise_user(user) -> None:
         # Deleted with the user (CASCADE) anyway; cleared here so that no address
         # outlives the user even if that rule changes.
         GiftCardRedeemAttempt.objects.filter(user_id=pk).update(client_address=None)
+        # The e-mail log keeps what was sent and when, not to whom.
+        from .notifications import forget_recipient
+
+        forget_recipient(pk)
         _set_anonymising(False)
     logger.info("Store credit: personal data of user %s anonymised (%s accounts kept)",
                 pk, len(account_ids))

@@ -21,7 +21,7 @@ from .templates import language_for
 logger = logging.getLogger(__name__)
 
 __all__ = ["EmailDelivery", "EmailStatus", "queue_email", "on_store_credit_event",
-           "forget_deleted_user"]
+           "forget_recipient"]
 
 FORGOTTEN = "deleted-user@invalid"
 
@@ -159,9 +159,9 @@ def notify_balance_changed(entry, *, settings: StoreCreditSettings) -> EmailDeli
     })
 
 
-def forget_deleted_user(sender, instance, **_kwargs):
-    """pre_delete of a Saleor user: the log keeps what was sent and when, not to whom
-    (address, name, staff-written reason)."""
-    EmailDelivery.objects.filter(user_id=instance.pk).update(
+def forget_recipient(user_pk) -> None:
+    """When Saleor deletes the user (privacy.anonymise_user): the log keeps what was
+    sent and when, not to whom (address, name, staff-written reason)."""
+    EmailDelivery.objects.filter(user_id=user_pk).update(
         recipient=FORGOTTEN, context={}, user=None,
     )

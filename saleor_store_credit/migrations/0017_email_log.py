@@ -1,6 +1,5 @@
 # The customer e-mail delivery log (saleor_store_credit/notifications): one new
-# table, nothing existing changes. Depends on 0014; a parallel 0015 may be renumbered
-# by the merge.
+# table, nothing existing changes.
 
 import django.db.models.deletion
 from django.conf import settings
@@ -10,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("saleor_store_credit", "0014_gift_card_attempt_address"),
+        ("saleor_store_credit", "0016_move_payout_details_out_of_metadata"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
