@@ -13,6 +13,8 @@ class BaseStoreCreditMutation(graphene.Mutation):
     errors = graphene.List(
         graphene.NonNull(StoreCreditErrorType), required=True, default_value=[]
     )
+    # A shopper calls it: error messages in the customer's language (i18n.py).
+    shopper_facing = False
 
     class Meta:
         abstract = True
@@ -34,12 +36,17 @@ class BaseStoreCreditMutation(graphene.Mutation):
         except PermissionDenied:
             raise  # top-level error, as in Saleor's API
         except StoreCreditError as exc:
+            message = exc.message
+            if cls.shopper_facing:
+                from ...i18n import shopper_error, shopper_language
+
+                message = shopper_error(exc.code, message, shopper_language(info.context))
             return cls(
                 errors=[
                     StoreCreditErrorType(
                         field=exc.field,
                         code=getattr(exc.code, "value", exc.code),
-                        message=exc.message,
+                        message=message,
                     )
                 ]
             )

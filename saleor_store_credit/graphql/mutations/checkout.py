@@ -83,11 +83,14 @@ class _CheckoutStoreCreditPayload:
 
 def _require_customer(context):
     if not getattr(context, "user", None):
-        raise PermissionDenied("Log in to use store credit.")
+        from ...i18n import log_in_message
+
+        raise PermissionDenied(log_in_message(context))
     return context.user
 
 
 class CheckoutStoreCreditApply(_CheckoutStoreCreditPayload, BaseStoreCreditMutation):
+    shopper_facing = True
 
     class Arguments:
         checkout_id = graphene.ID(required=True)
@@ -113,6 +116,7 @@ class CheckoutStoreCreditApply(_CheckoutStoreCreditPayload, BaseStoreCreditMutat
 
 
 class CheckoutStoreCreditRemove(_CheckoutStoreCreditPayload, BaseStoreCreditMutation):
+    shopper_facing = True
 
     class Arguments:
         checkout_id = graphene.ID(required=True)

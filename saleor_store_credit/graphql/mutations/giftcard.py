@@ -9,6 +9,7 @@ from .base import BaseStoreCreditMutation, decode_user_id
 
 class GiftCardRedeemToStoreCredit(BaseStoreCreditMutation):
     entry = graphene.Field(StoreCreditEntry)
+    shopper_facing = True  # the staff variant (customerId) is answered in English
     account = graphene.Field(StoreCreditAccount)
 
     class Arguments:
@@ -38,7 +39,9 @@ class GiftCardRedeemToStoreCredit(BaseStoreCreditMutation):
         else:
             customer = getattr(context, "user", None)
             if customer is None:
-                raise PermissionDenied("Log in to convert a gift card.")
+                from ...i18n import log_in_message
+
+                raise PermissionDenied(log_in_message(info.context, "gift card"))
         entry = redeem_gift_card(
             code=code,
             customer=customer,
