@@ -30,6 +30,7 @@ from saleor.payment.interface import TransactionSessionResult
 
 from .. import saleor_tx as tx
 from ..errors import NotFound, StoreCreditError
+from ..models import Hold, HoldStatus
 from ..money import quantum, read_decimal
 from .apply import apply_to_checkout, available_for, left_to_pay, remove_from_checkout
 from .gateway import requestor_user
@@ -54,9 +55,10 @@ def summary(checkout, user, manager, *, applied: Decimal | None, item=None) -> d
     }
 
 
-def _answer(result, amount, message, data, actions=None) -> dict:
+def _answer(result, amount, message, data, actions=None, psp_reference=None) -> dict:
     answer = {
-        "result": str(result).upper(), "pspReference": str(uuid4()), "amount": amount,
+        "result": str(result).upper(), "pspReference": psp_reference or str(uuid4()),
+        "amount": amount,
         "message": message, "data": data,
         "paymentMethodDetails": {"type": "OTHER", "name": tx.PAYMENT_METHOD_NAME},
     }
@@ -97,6 +99,13 @@ def initialize_session(session_data, *, settings, requestor, manager):
         item.name = tx.PAYMENT_METHOD_NAME
         item.user = user
         item.save(update_fields=["name", "user", "modified_at"])
+        replayed = Hold.objects.filter(
+            transaction_id=item.token, status=HoldStatus.ACTIVE).first()
+        if replayed is not None:
+            # a retry with the same idempotency key: Saleor hands the same
+            # transaction again; the same answer (same pspReference) is
+            # deduplicated by Saleor (payment/utils.py `deduplicate_event`)
+            return _reserved(replayed, source, user, manager, item)
         if _wants_removal(data):
             remove_from_checkout(checkout_token=source.pk, user=user)
             return _result(_answer(
@@ -111,11 +120,15 @@ def initialize_session(session_data, *, settings, requestor, manager):
         return _result(_answer(
             TransactionEventType.AUTHORIZATION_FAILURE, requested_amount, exc.message,
             {"errors": [error]}))
+    return _reserved(hold, source, user, manager, item)
+
+
+def _reserved(hold, checkout, user, manager, item) -> TransactionSessionResult:
     return _result(_answer(
         TransactionEventType.AUTHORIZATION_SUCCESS, hold.amount,
         f"Store credit reserved (hold {hold.pk}).",
-        {**summary(source, user, manager, applied=hold.amount, item=item), "errors": []},
-        actions=[TransactionAction.CANCEL.upper()],
+        {**summary(checkout, user, manager, applied=hold.amount, item=item), "errors": []},
+        actions=[TransactionAction.CANCEL.upper()], psp_reference=f"store-credit-hold-{hold.pk}",
     ))
 
 

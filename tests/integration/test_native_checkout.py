@@ -209,6 +209,31 @@ def test_transaction_initialize_refuses_bad_amounts_and_changes_nothing(
     assert_money_consistent()
 
 
+def test_transaction_initialize_retried_with_the_same_key_reserves_once(
+    store_credit_plugin, companion_app, shopper_checkout, customer_user, user_api_client
+):
+    fund(customer_user, "50.00")
+    # a storefront retrying the same request: same key, same Saleor amount
+    variables = {"id": gid("Checkout", shopper_checkout.pk), "data": {"amount": "5.00"},
+                 "key": "retry-1", "amount": "5.00"}
+    query = INITIALIZE.replace(
+        "$data: JSON)", "$data: JSON, $key: String, $amount: PositiveDecimal)").replace(
+        "data: $data})", "data: $data}, idempotencyKey: $key, amount: $amount)")
+
+    first = data(user_api_client.post_graphql(query, variables))["transactionInitialize"]
+    again = data(user_api_client.post_graphql(query, variables))["transactionInitialize"]
+
+    assert again["errors"] == [], again
+    assert first["transaction"]["id"] == again["transaction"]["id"]
+    assert again["transactionEvent"]["type"] == "AUTHORIZATION_SUCCESS"
+    item = TransactionItem.objects.get(app_identifier=payments.GATEWAY_ID)
+    assert item.authorized_value == Decimal("5.00")
+    assert active_holds().get().amount == Decimal("5.00")
+    assert Account.objects.get(user=customer_user).held == Decimal("5.00")
+    assert no_failure_events()
+    assert_money_consistent()
+
+
 # --- item 3: changing and removing through transactionInitialize -------------------------
 
 
@@ -265,6 +290,7 @@ def test_plugin_endpoint_remove_releases_a_native_reservation(
 ):
     fund(customer_user, "50.00")
     initialize(user_api_client, shopper_checkout, {"amount": "5.00"})
+    assert active_holds().get().amount == Decimal("5.00")
 
     removed = sc_client(user=customer_user).query(
         REMOVE, {"id": gid("Checkout", shopper_checkout.pk)})
