@@ -563,3 +563,38 @@ def test_both_entry_points_leave_identical_ledger_and_saleor_state(
     assert (native_account.balance, native_account.held) == (
         endpoint_account.balance, endpoint_account.held)
     assert_money_consistent()
+
+
+def test_native_reservation_follows_the_cart_like_the_endpoints(
+    store_credit_plugin, companion_app, shopper_checkout, customer_user, user_api_client
+):
+    from .support import LINES_UPDATE
+
+    # given: all of the total paid with credit through Saleor's own API
+    fund(customer_user, "1000.00")
+    line = shopper_checkout.lines.get()
+    line.quantity = 3
+    line.save(update_fields=["quantity"])
+    shopper_checkout.price_expiration = shopper_checkout.created_at
+    shopper_checkout.save(update_fields=["price_expiration"])
+    initialize(user_api_client, shopper_checkout)
+    before = active_holds().get().amount
+    # a refused attempt leaves a newer store-credit transaction without a reservation
+    refused = initialize(user_api_client, shopper_checkout, {"amount": "abc"})
+    assert refused["transactionEvent"]["type"] == "AUTHORIZATION_FAILURE"
+
+    # when: the cart shrinks
+    content = data(user_api_client.post_graphql(LINES_UPDATE, {
+        "id": gid("Checkout", shopper_checkout.pk),
+        "lines": [{"lineId": gid("CheckoutLine", line.pk), "quantity": 1}],
+    }))["checkoutLinesUpdate"]
+
+    # then: the one reservation shrinks to the new total, in the ledger and in Saleor
+    assert content["errors"] == []
+    new_total = Decimal(str(content["checkout"]["totalPrice"]["gross"]["amount"]))
+    assert new_total < before
+    hold = active_holds().get()
+    assert hold.amount == new_total
+    item = TransactionItem.objects.get(token=hold.transaction_id)
+    assert item.authorized_value == new_total
+    assert_money_consistent()
