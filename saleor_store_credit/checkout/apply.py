@@ -270,7 +270,7 @@ def apply_to_checkout(
                 raise InsufficientFunds("Not enough store credit available.")
         if saleor_item is not None:
             return _move_onto(saleor_item, item, hold, value, account=account,
-                              requested=requested, settings=settings)
+                              requested=requested, settings=settings, manager=manager)
         new_item = item is None
         if new_item:
             limit = getattr(django_settings, "TRANSACTION_ITEMS_LIMIT", 100)
@@ -287,17 +287,21 @@ def apply_to_checkout(
         )
 
 
-def _move_onto(saleor_item, item, hold, value, *, account, requested, settings) -> Hold:
-    """Saleor's path: the reservation is placed on `saleor_item` (Saleor records its
-    authorization from the session answer); an earlier one, on `item`, is released
-    and its authorization cancelled first."""
+def _move_onto(saleor_item, item, hold, value, *, account, requested, settings,
+               manager) -> Hold:
+    """Saleor's path: the reservation is placed on `saleor_item` and its
+    authorization recorded under the locks (the answer Saleor records after the hook
+    is then a duplicate); an earlier one, on `item`, is released and its
+    authorization cancelled first."""
     if hold is not None:
         release_checkout_hold(hold, item, "applied again")
-    return place_hold(
+    hold = place_hold(
         account=account, amount=value, actor=SYSTEM, checkout_id=saleor_item.checkout_id,
         transaction_id=saleor_item.token, requested_amount=requested,
         expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
     )
+    tx.record_session_answer(saleor_item, tx.session_answer(hold), manager)
+    return hold
 
 
 def remove_from_checkout(*, checkout_token, user) -> None:

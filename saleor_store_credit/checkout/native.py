@@ -9,7 +9,11 @@ event, calls the plugins' `transaction_initialize_session` and records the answe
 (saleor/payment/utils.py, `handle_transaction_initialize_session`). WebhookPlugin runs
 first and answers "no active webhook" for the companion App; this plugin runs after
 it and ignores that `previous_value`, so its answer is the one Saleor records and no
-failure event is left on the transaction. Refusals are answered as a payment app
+failure event is left on the transaction. Because Saleor records the answer after the
+hook, outside any lock, the plugin records the same answer itself under its locks
+(checkout row, then the transaction items); Saleor then finds it as a duplicate
+(payment/utils.py `deduplicate_event`), so a second call racing in between cannot
+leave two authorizations. Refusals are answered as a payment app
 answers them (the gift card gateway's precedent, saleor/giftcard/gateway.py):
 AUTHORIZATION_FAILURE, nothing reserved, and `data.errors` in the plugin's error shape.
 
@@ -25,7 +29,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 from saleor.checkout.models import Checkout
-from saleor.payment import TransactionAction, TransactionEventType
+from saleor.payment import TransactionEventType
 from saleor.payment.interface import TransactionSessionResult
 
 from .. import saleor_tx as tx
@@ -38,32 +42,25 @@ from .gateway import requestor_user
 REMOVED = "Store credit removed."
 
 
-def summary(checkout, user, manager, *, applied: Decimal | None, item=None) -> dict:
+def summary(checkout, user, manager, *, applied: Decimal | None) -> dict:
     """What both entry points report: balance, the applied amount, what is left to
-    pay by other methods (the amount to ask a card gateway for), the currency.
-    `item`: Saleor's not yet recorded transaction, whose reservation `applied` is."""
+    pay by other methods (the amount to ask a card gateway for), the currency."""
     currency = checkout.currency
     q = quantum(currency)
-    left = left_to_pay(checkout, manager, excluding=item.pk if item else None)
-    if item is not None and applied:
-        left = max(left - applied, Decimal(0))
     return {
         "currency": currency,
         "available": str(available_for(user, currency).quantize(q)) if user else None,
         "applied": str(applied.quantize(q)) if applied else None,
-        "leftToPay": str(left.quantize(q)),
+        "leftToPay": str(left_to_pay(checkout, manager).quantize(q)),
     }
 
 
-def _answer(result, amount, message, data, actions=None, psp_reference=None) -> dict:
+def _answer(result, amount, message, data) -> dict:
     answer = {
-        "result": str(result).upper(), "pspReference": psp_reference or str(uuid4()),
-        "amount": amount,
+        "result": str(result).upper(), "pspReference": str(uuid4()), "amount": amount,
         "message": message, "data": data,
         "paymentMethodDetails": {"type": "OTHER", "name": tx.PAYMENT_METHOD_NAME},
     }
-    if actions is not None:
-        answer["actions"] = actions
     return answer
 
 
@@ -105,12 +102,12 @@ def initialize_session(session_data, *, settings, requestor, manager):
             # a retry with the same idempotency key: Saleor hands the same
             # transaction again; the same answer (same pspReference) is
             # deduplicated by Saleor (payment/utils.py `deduplicate_event`)
-            return _reserved(replayed, source, user, manager, item)
+            return _reserved(replayed, source, user, manager, replay_of=item)
         if _wants_removal(data):
             remove_from_checkout(checkout_token=source.pk, user=user)
             return _result(_answer(
                 TransactionEventType.AUTHORIZATION_FAILURE, requested_amount, REMOVED,
-                summary(source, user, manager, applied=None, item=item)))
+                summary(source, user, manager, applied=None)))
         hold = apply_to_checkout(
             checkout_token=source.pk, user=user, manager=manager, settings=settings,
             amount=data.get("amount"), saleor_item=item,
@@ -120,16 +117,22 @@ def initialize_session(session_data, *, settings, requestor, manager):
         return _result(_answer(
             TransactionEventType.AUTHORIZATION_FAILURE, requested_amount, exc.message,
             {"errors": [error]}))
-    return _reserved(hold, source, user, manager, item)
+    return _reserved(hold, source, user, manager)
 
 
-def _reserved(hold, checkout, user, manager, item) -> TransactionSessionResult:
-    return _result(_answer(
-        TransactionEventType.AUTHORIZATION_SUCCESS, hold.amount,
-        f"Store credit reserved (hold {hold.pk}).",
-        {**summary(checkout, user, manager, applied=hold.amount, item=item), "errors": []},
-        actions=[TransactionAction.CANCEL.upper()], psp_reference=f"store-credit-hold-{hold.pk}",
-    ))
+def _reserved(hold, checkout, user, manager, replay_of=None) -> TransactionSessionResult:
+    """The answer already recorded under the plugin's locks (`saleor_tx.session_answer`),
+    with what the storefront needs in `data`. `replay_of`: the item answered before
+    (its recorded authorization is repeated, even if the cart has resized the hold
+    since)."""
+    answer = tx.session_answer(hold)
+    recorded = replay_of and replay_of.events.filter(
+        type=TransactionEventType.AUTHORIZATION_SUCCESS).first()
+    if recorded:
+        answer["pspReference"] = recorded.psp_reference
+        answer["amount"] = recorded.amount_value
+    answer["data"] = {**summary(checkout, user, manager, applied=hold.amount), "errors": []}
+    return _result(answer)
 
 
 def _result(response) -> TransactionSessionResult:

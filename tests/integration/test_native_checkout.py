@@ -598,3 +598,33 @@ def test_native_reservation_follows_the_cart_like_the_endpoints(
     item = TransactionItem.objects.get(token=hold.transaction_id)
     assert item.authorized_value == new_total
     assert_money_consistent()
+
+
+def test_a_second_initialize_before_saleor_records_the_first_leaves_one_authorization(
+    store_credit_plugin, companion_app, shopper_checkout, customer_user, user_api_client
+):
+    """Saleor records a session answer after the plugin's hook returns, outside the
+    plugin's locks; a second `transactionInitialize` landing in between must still
+    leave exactly one authorization, equal to the one reservation."""
+    from saleor.graphql.tests.fixtures import ApiClient
+    from saleor.tests.race_condition import RunAfter
+
+    fund(customer_user, "50.00")
+    second_tab = ApiClient(user=customer_user)
+    seen = {}
+
+    def second_call(*_args, **_kwargs):
+        seen["second"] = initialize(second_tab, shopper_checkout, {"amount": "8.00"})
+
+    # when: the second call runs right after the first call's hook has answered
+    with RunAfter("saleor_store_credit.checkout.native.initialize_session", second_call):
+        first = initialize(user_api_client, shopper_checkout, {"amount": "5.00"})
+
+    # then
+    assert seen["second"]["transactionEvent"]["type"] == "AUTHORIZATION_SUCCESS"
+    assert first["errors"] == []
+    items = TransactionItem.objects.filter(app_identifier=payments.GATEWAY_ID)
+    assert items.aggregate(t=Sum("authorized_value"))["t"] == Decimal("8.00")
+    assert active_holds().get().amount == Decimal("8.00")
+    assert Account.objects.get(user=customer_user).held == Decimal("8.00")
+    assert_money_consistent()
