@@ -329,6 +329,9 @@ def test_native_payment_refunds_and_cancels_like_the_plugin_endpoint_path(
     account.refresh_from_db()
     assert account.balance == Decimal("1000.00") - captured + Decimal("5.00")
     assert Entry.objects.filter(kind="refund").aggregate(t=Sum("amount"))["t"] == Decimal("5.00")
+    # as on the plugin-endpoint path, at most WebhookPlugin's uncounted note
+    assert not TransactionEvent.objects.filter(
+        type__in=FAILURES, include_in_calculations=True).exists()
     assert_money_consistent()
 
 
