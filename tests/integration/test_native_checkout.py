@@ -631,3 +631,44 @@ def test_a_second_initialize_before_saleor_records_the_first_leaves_one_authoriz
     assert active_holds().get().amount == Decimal("8.00")
     assert Account.objects.get(user=customer_user).held == Decimal("8.00")
     assert_money_consistent()
+
+
+@pytest.mark.parametrize("entry_point", ["native", "endpoint"])
+def test_staff_cancel_and_partial_charge_act_alike_on_both_paths(
+    store_credit_plugin, companion_app, shopper_checkout, customer_user, user_api_client,
+    sc_client, staff_api_client, permission_manage_payments, entry_point,
+):
+    """The same staff actions on a reservation made either way: a partial cancel keeps
+    the rest reserved, a full cancel releases it (as in test_checkout.py)."""
+    from saleor.account.models import Group
+
+    account = fund(customer_user, "30.00")
+    if entry_point == "native":
+        initialize(user_api_client, shopper_checkout, {"amount": "12.00"})
+    else:
+        sc_client(user=customer_user).query(
+            APPLY, {"id": gid("Checkout", shopper_checkout.pk), "amount": "12.00"})
+    item = TransactionItem.objects.get(app_identifier=payments.GATEWAY_ID)
+    group = Group.objects.create(name="payments", restricted_access_to_channels=False)
+    group.permissions.add(permission_manage_payments)
+    group.user_set.add(staff_api_client.user)
+    item_id = gid("TransactionItem", item.token)
+
+    partial = data(staff_api_client.post_graphql(
+        REQUEST_ACTION, {"id": item_id, "type": "CANCEL", "amount": "2.00"}))
+    item.refresh_from_db()
+    account.refresh_from_db()
+    assert partial["transactionRequestAction"]["errors"] == []
+    assert item.authorized_value == Decimal("10.00") and account.held == Decimal("10.00")
+    assert_money_consistent()
+
+    full = data(staff_api_client.post_graphql(
+        REQUEST_ACTION, {"id": item_id, "type": "CANCEL"}))
+    item.refresh_from_db()
+    account.refresh_from_db()
+    assert full["transactionRequestAction"]["errors"] == []
+    assert item.authorized_value == 0 and account.held == 0
+    assert not active_holds().exists()
+    assert not TransactionEvent.objects.filter(
+        type__in=FAILURES, include_in_calculations=True).exists()
+    assert_money_consistent()
