@@ -103,11 +103,17 @@ def initialize_session(session_data, *, settings, requestor, manager):
             # transaction again; the same answer (same pspReference) is
             # deduplicated by Saleor (payment/utils.py `deduplicate_event`)
             return _reserved(replayed, source, user, manager, replay_of=item)
+        if item.events.filter(type=TransactionEventType.AUTHORIZATION_SUCCESS).exists():
+            # the same key again after its reservation was removed or moved: Saleor
+            # accepts one authorization per transaction, so this one is spent
+            raise StoreCreditError(
+                "This payment attempt has ended; use a new idempotency key.",
+                field="idempotencyKey")
         if _wants_removal(data):
             remove_from_checkout(checkout_token=source.pk, user=user)
             return _result(_answer(
                 TransactionEventType.AUTHORIZATION_FAILURE, requested_amount, REMOVED,
-                summary(source, user, manager, applied=None)))
+                {**summary(source, user, manager, applied=None), "errors": []}))
         hold = apply_to_checkout(
             checkout_token=source.pk, user=user, manager=manager, settings=settings,
             amount=data.get("amount"), saleor_item=item,

@@ -234,6 +234,26 @@ def test_transaction_initialize_retried_with_the_same_key_reserves_once(
     assert_money_consistent()
 
 
+def test_a_retry_after_the_reservation_was_removed_is_refused_cleanly(
+    store_credit_plugin, companion_app, shopper_checkout, customer_user, user_api_client
+):
+    fund(customer_user, "50.00")
+    query = INITIALIZE.replace(
+        "$data: JSON)", "$data: JSON, $key: String, $amount: PositiveDecimal)").replace(
+        "data: $data})", "data: $data}, idempotencyKey: $key, amount: $amount)")
+    variables = {"id": gid("Checkout", shopper_checkout.pk), "data": {"amount": "5.00"},
+                 "key": "retry-2", "amount": "5.00"}
+    data(user_api_client.post_graphql(query, variables))
+    initialize(user_api_client, shopper_checkout, {"amount": "0"})
+
+    late = data(user_api_client.post_graphql(query, variables))["transactionInitialize"]
+
+    assert late["data"]["errors"][0]["field"] == "idempotencyKey"
+    assert not active_holds().exists()
+    assert Account.objects.get(user=customer_user).held == 0
+    assert_money_consistent()
+
+
 # --- item 3: changing and removing through transactionInitialize -------------------------
 
 
