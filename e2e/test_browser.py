@@ -61,6 +61,11 @@ def test_shopper_applies_credit_and_places_an_order(page, saleor):
     available = _available(saleor, "shopper@example.com")
     checkout, _name, total = saleor.ready_checkout(shopper, "shopper@example.com", CHANNEL)
 
+    # issue 18: paying goes through Saleor's own /graphql/ only; the plugin's endpoint
+    # is asked for the customer's balances, never to apply or remove credit
+    sent = []
+    page.on("request", lambda request: sent.append(
+        (request.url, request.post_data or "")) if request.method == "POST" else None)
     page.goto(f"{saleor.url}/plugins/global/saleor-store-credit/storefront/"
               f"?checkout={checkout['id']}")
     login = page.locator("#login")
@@ -87,6 +92,12 @@ def test_shopper_applies_credit_and_places_an_order(page, saleor):
     assert re.search(r"Order #\d+ placed", placed.inner_text())
     shot(page, "05-storefront-order-placed")
     assert _available(saleor, "shopper@example.com") == available - applied_amount
+    plugin_calls = [body for url, body in sent if "/plugins/global/" in url]
+    saleor_calls = [body for url, body in sent if url.endswith("/graphql/")
+                    and "/plugins/global/" not in url]
+    assert not [b for b in plugin_calls if "checkoutStoreCredit" in b], plugin_calls
+    assert [b for b in saleor_calls if "saleor-store-credit" in b and "transactionInitialize" in b]
+    assert [b for b in saleor_calls if "paymentGatewayInitialize" in b]
 
 
 def _latest_order(saleor, email: str) -> dict:

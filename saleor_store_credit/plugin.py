@@ -368,7 +368,23 @@ class StoreCreditPlugin(BasePlugin):
         from .checkout.gateway import advertise_gateway
 
         return advertise_gateway(
-            previous_value, payment_gateways, source_object, self.settings, self.requestor
+            previous_value, payment_gateways, source_object, self.settings, self.requestor,
+            plugins_manager(),
+        )
+
+    def transaction_initialize_session(self, transaction_session_data, previous_value):
+        """Store credit through Saleor's own `transactionInitialize` (checkout/native.py).
+        Runs after WebhookPlugin, whose "no webhook" answer for the companion App it
+        replaces; other gateways' results pass through."""
+        from .checkout import GATEWAY_ID
+
+        if transaction_session_data.payment_gateway_data.app_identifier != GATEWAY_ID:
+            return previous_value
+        from .checkout.native import initialize_session
+
+        return initialize_session(
+            transaction_session_data, settings=self.settings, requestor=self.requestor,
+            manager=plugins_manager(),
         )
 
     def webhook(self, request, path, previous_value):

@@ -75,6 +75,41 @@ def new_store_credit_item(checkout, user) -> TransactionItem:
     )
 
 
+def session_answer(hold, message: str | None = None) -> dict:
+    """The answer to Saleor's `transactionInitialize` for a reservation: always the
+    same for the same hold (its pspReference names the hold), so Saleor's duplicate
+    check (payment/utils.py `deduplicate_event`) recognises a repeated answer."""
+    answer = response(
+        TransactionEventType.AUTHORIZATION_SUCCESS, hold.amount,
+        message or f"Store credit reserved (hold {hold.pk}).", actions=[CANCEL],
+    )
+    answer["pspReference"] = f"store-credit-hold-{hold.pk}"
+    answer["paymentMethodDetails"] = {"type": "OTHER", "name": PAYMENT_METHOD_NAME}
+    return answer
+
+
+def record_session_answer(item, answer: dict, manager) -> None:
+    """Record `answer` on the TransactionItem Saleor created for a
+    `transactionInitialize`, as Saleor itself records a session answer
+    (payment/utils.py `handle_transaction_initialize_session`), but now, under the
+    plugin's locks: Saleor records the answer again after the hook returns, outside
+    any lock, and then finds this event as its duplicate."""
+    request_event = item.events.filter(
+        type__in=[TransactionEventType.AUTHORIZATION_REQUEST,
+                  TransactionEventType.CHARGE_REQUEST],
+        include_in_calculations=False,
+    ).order_by("-pk").first()
+    if request_event is None:
+        request_event = TransactionEvent.objects.create(
+            transaction=item, type=TransactionEventType.AUTHORIZATION_REQUEST,
+            amount_value=answer["amount"], currency=item.currency,
+            include_in_calculations=False, idempotency_key=str(uuid4()),
+            app_identifier=GATEWAY_ID,
+        )
+    create_transaction_event_for_transaction_session(
+        request_event, item.app, manager, transaction_webhook_response=answer)
+
+
 def request(item, amount: Decimal, action, *, user=None, app=None,
             app_identifier: str = GATEWAY_ID, related_granted_refund=None):
     """Saleor's request event (CANCEL_/CHARGE_/REFUND_REQUEST) on `item`."""

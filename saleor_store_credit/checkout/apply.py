@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import F, IntegerField, OuterRef, Subquery, Sum
+from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from saleor.checkout import CheckoutAuthorizeStatus
@@ -90,8 +90,11 @@ def payment_annotations(outer="pk") -> dict:
     return {
         "sc_others": scalar(others, "SUM", _COVERED, default=0),
         "sc_gift_cards": scalar(cards, "SUM", F("current_balance_amount"), default=0),
-        "sc_item": Subquery(transactions.filter(app_identifier=tx.GATEWAY_ID)
-                            .order_by("-pk").values("pk")[:1]),
+        "sc_item": Subquery(
+            transactions.filter(app_identifier=tx.GATEWAY_ID)
+            .annotate(sc_held=Exists(Hold.objects.filter(
+                transaction_id=OuterRef("token"), status=HoldStatus.ACTIVE)))
+            .order_by("-sc_held", "-pk").values("pk")[:1]),
         "sc_transactions": scalar(transactions, "COUNT", F("pk"), IntegerField()),
     }
 
@@ -119,10 +122,16 @@ def left_to_pay(checkout: Checkout, manager, *, excluding=None, fresh=False) -> 
 
 
 def _our_item(checkout_pk, *, lock: bool) -> TransactionItem | None:
-    items = TransactionItem.objects.filter(checkout_id=checkout_pk, app_identifier=tx.GATEWAY_ID)
+    """The checkout's store-credit TransactionItem: the one carrying the active hold,
+    else the newest. (On Saleor's own path every `transactionInitialize` makes a new
+    item, so the newest one need not be the reserved one.)"""
+    held = Hold.objects.filter(transaction_id=OuterRef("token"), status=HoldStatus.ACTIVE)
+    items = TransactionItem.objects.filter(
+        checkout_id=checkout_pk, app_identifier=tx.GATEWAY_ID
+    ).annotate(sc_held=Exists(held))
     if lock:
         items = items.select_for_update(of=("self",))
-    return items.order_by("-pk").first()
+    return items.order_by("-sc_held", "-pk").first()
 
 
 def _active_hold(item, *, lock=False) -> Hold | None:
@@ -209,9 +218,17 @@ def _left_for_store_credit(checkout, manager) -> Decimal:
 
 
 def apply_to_checkout(
-    *, checkout_token, user, manager, settings: StoreCreditSettings, amount=None
+    *, checkout_token, user, manager, settings: StoreCreditSettings, amount=None,
+    saleor_item: TransactionItem | None = None,
 ) -> Hold:
-    """Reserve store credit for a checkout; applying again changes the amount."""
+    """Reserve store credit for a checkout; applying again changes the amount.
+
+    The one service behind both entry points. The plugin endpoint passes no
+    `saleor_item`: the reservation goes on the plugin's own TransactionItem, which
+    is authorized here. Saleor's `transactionInitialize` passes the item Saleor has
+    just created for the request (`saleor_item`): an earlier reservation moves onto
+    it (the earlier item's authorization is cancelled, so the checkout keeps one
+    reservation), and Saleor records the authorization from the session answer."""
     seen = (
         Checkout.objects.select_related("channel").annotate(**payment_annotations())
         .filter(pk=checkout_token).first()
@@ -251,6 +268,9 @@ def apply_to_checkout(
                 )
             if value > available:
                 raise InsufficientFunds("Not enough store credit available.")
+        if saleor_item is not None:
+            return _move_onto(saleor_item, item, hold, value, account=account,
+                              requested=requested, settings=settings, manager=manager)
         new_item = item is None
         if new_item:
             limit = getattr(django_settings, "TRANSACTION_ITEMS_LIMIT", 100)
@@ -265,6 +285,23 @@ def apply_to_checkout(
             reason="applied again", requested=requested, new_item=new_item,
             expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
         )
+
+
+def _move_onto(saleor_item, item, hold, value, *, account, requested, settings,
+               manager) -> Hold:
+    """Saleor's path: the reservation is placed on `saleor_item` and its
+    authorization recorded under the locks (the answer Saleor records after the hook
+    is then a duplicate); an earlier one, on `item`, is released and its
+    authorization cancelled first."""
+    if hold is not None:
+        release_checkout_hold(hold, item, "applied again")
+    hold = place_hold(
+        account=account, amount=value, actor=SYSTEM, checkout_id=saleor_item.checkout_id,
+        transaction_id=saleor_item.token, requested_amount=requested,
+        expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
+    )
+    tx.record_session_answer(saleor_item, tx.session_answer(hold), manager)
+    return hold
 
 
 def remove_from_checkout(*, checkout_token, user) -> None:
@@ -354,9 +391,11 @@ def prepare_completion(checkout_info, *, not_fully_paid) -> None:
 
 _MARK_IF_IT_FITS = """
 WITH item AS (
-    SELECT id, token FROM {items}
-     WHERE checkout_id = %(checkout)s AND app_identifier = %(gateway)s
-     ORDER BY id DESC LIMIT 1
+    SELECT i.id, i.token FROM {items} i
+     WHERE i.checkout_id = %(checkout)s AND i.app_identifier = %(gateway)s
+     ORDER BY EXISTS (SELECT 1 FROM {holds} x
+                       WHERE x.transaction_id = i.token AND x.status = %(active)s) DESC,
+              i.id DESC LIMIT 1
 ), others AS (
     SELECT COALESCE(SUM(authorized_value + charged_value + authorize_pending_value
                         + charge_pending_value), 0) AS covered

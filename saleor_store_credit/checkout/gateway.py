@@ -3,11 +3,10 @@
 from saleor.checkout.models import Checkout
 
 from .. import saleor_tx as tx
-from ..money import quantum
-from .apply import applied_hold, available_for
+from .apply import applied_hold
 
 
-def _requestor_user(requestor):
+def requestor_user(requestor):
     """The customer behind a plugin's requestor (None for apps and anonymous). A
     lazy requestor passes `isinstance` as the object it wraps."""
     from saleor.account.models import User
@@ -15,9 +14,11 @@ def _requestor_user(requestor):
     return requestor if isinstance(requestor, User) and requestor.is_active else None
 
 
-def advertise_gateway(previous_value, requested, source_object, settings, requestor):
-    """Append store credit with the available amount, for the checkout's own
-    logged-in customer only: nobody else learns that customer's balance."""
+def advertise_gateway(previous_value, requested, source_object, settings, requestor,
+                      manager=None):
+    """Append store credit with the available and applied amounts and what is left
+    to pay, for the checkout's own logged-in customer only: nobody else learns that
+    customer's balance, and guests, other customers and apps get no entry at all."""
     from saleor.payment.interface import PaymentGatewayData
 
     gateways = list(previous_value or [])
@@ -28,26 +29,14 @@ def advertise_gateway(previous_value, requested, source_object, settings, reques
     if not isinstance(source_object, Checkout) or not settings.channel_enabled(channel_slug):
         return gateways
     owner = source_object.user
-    user = _requestor_user(requestor)
+    user = requestor_user(requestor)
     if owner is None or user is None or user.pk != owner.pk:
-        if asked_for_us or owner is None:
-            gateways.append(PaymentGatewayData(
-                app_identifier=tx.GATEWAY_ID, data=None,
-                error="Log in to pay with store credit.",
-            ))
         return gateways
-    currency = source_object.currency
+    from .native import summary
+
     hold = applied_hold(source_object.pk)
-    gateways.append(
-        PaymentGatewayData(
-            app_identifier=tx.GATEWAY_ID,
-            data={
-                "name": tx.PAYMENT_METHOD_NAME,
-                "currency": currency,
-                "available": str(available_for(owner, currency).quantize(quantum(currency))),
-                "applied": str(hold.amount.quantize(quantum(currency))) if hold else None,
-                "endpoint": f"/plugins/global/{tx.GATEWAY_ID}/graphql/",
-            },
-        )
-    )
+    data = summary(source_object, owner, manager, applied=hold.amount if hold else None)
+    data["name"] = tx.PAYMENT_METHOD_NAME
+    data["endpoint"] = f"/plugins/global/{tx.GATEWAY_ID}/graphql/"
+    gateways.append(PaymentGatewayData(app_identifier=tx.GATEWAY_ID, data=data))
     return gateways

@@ -12,15 +12,13 @@
   const LOGIN = "mutation($email:String!,$password:String!){ tokenCreate(email:$email,password:$password){ token errors{field code message} } }";
   const CHECKOUT = "query($id:ID){ checkout(id:$id){ id totalPrice{gross{amount currency}} subtotalPrice{gross{amount}} shippingPrice{gross{amount}} lines{id quantity variant{name product{name}} totalPrice{gross{amount}}} } }";
   const COMPLETE = "mutation($id:ID){ checkoutComplete(id:$id){ order{id number status chargeStatus total{gross{amount currency}}} errors{field code message} } }";
-  // The plugin's API (docs/schema.graphql)
-  const ME = "me{ email storeCredit{ accounts{ id currency available{amount currency} } } }";
-  const CREDIT = "checkoutId applied{amount currency} available{amount currency} expiresAt";
-  const ME_QUERY = `query{ ${ME} }`;
-  const ME_CREDIT_QUERY = `query($id:ID!){ ${ME} checkoutStoreCredit(checkoutId:$id){ ${CREDIT} } }`;
-  const PAYLOAD = `{ checkoutStoreCredit{ ${CREDIT} } errors{field code message} }`;
-  const APPLY = `mutation($id:ID!){ checkoutStoreCreditApply(checkoutId:$id) ${PAYLOAD} }`;
-  const APPLY_AMOUNT = `mutation($id:ID!,$amount:Decimal!){ checkoutStoreCreditApply(checkoutId:$id,amount:$amount) ${PAYLOAD} }`;
-  const REMOVE = `mutation($id:ID!){ checkoutStoreCreditRemove(checkoutId:$id) ${PAYLOAD} }`;
+  // Paying with store credit: Saleor's own transaction flow (docs/storefront.md), the
+  // gateway `saleor-store-credit` (the plugin's companion App).
+  const GATEWAY = "saleor-store-credit";
+  const GATEWAYS = "mutation($id:ID!){ paymentGatewayInitialize(id:$id){ gatewayConfigs{ id data errors{field code message} } errors{field code message} } }";
+  const INITIALIZE = `mutation($id:ID!,$data:JSON){ transactionInitialize(id:$id,paymentGateway:{id:"${GATEWAY}",data:$data}){ transactionEvent{type message} data errors{field code message} } }`;
+  // The plugin's API (docs/schema.graphql): the customer's balances only
+  const ME_QUERY = "query{ me{ email storeCredit{ accounts{ id currency available{amount currency} } } } }";
 
   const state = {
     token: sessionStorage.getItem(TOKEN_KEY), me: null, checkout: null, credit: null, order: null,
@@ -109,22 +107,46 @@
       }));
     }
     if (state.token) {
-      const request = withCheckout
-        ? gql(PLUGIN_API, ME_CREDIT_QUERY, { id: checkoutId })
-        : gql(PLUGIN_API, ME_QUERY);
-      jobs.push(request.then((data) => {
+      jobs.push(gql(PLUGIN_API, ME_QUERY).then((data) => {
         state.me = data.me;
-        state.credit = data.checkoutStoreCredit || null;
         if (!data.me) {
           forget();
           throw new ApiError([{ code: "NOT_A_CUSTOMER", message: "Log in with a customer account." }]);
         }
       }));
     }
+    if (state.token && withCheckout) {
+      // Saleor lists the gateway only for the checkout's own logged-in customer.
+      jobs.push(gql(SALEOR_API, GATEWAYS, { id: checkoutId }).then((data) => {
+        const entry = (payload(data, "paymentGatewayInitialize").gatewayConfigs || [])
+          .find((gateway) => gateway.id === GATEWAY && gateway.data);
+        state.credit = entry ? creditFrom(entry.data) : null;
+      }));
+    } else {
+      state.credit = null;
+    }
     const failed = (await Promise.allSettled(jobs)).filter((r) => r.status === "rejected");
     if (failed.length) {
       throw new ApiError(failed.flatMap((r) => r.reason.errors || [{ code: "ERROR", message: String(r.reason) }]));
     }
+  }
+
+  // The gateway's data {available, applied, leftToPay, currency} as the page shows it.
+  function creditFrom(data) {
+    const currency = data.currency;
+    return {
+      available: { amount: data.available || "0", currency },
+      applied: data.applied ? { amount: data.applied, currency } : null,
+      leftToPay: { amount: data.leftToPay, currency },
+    };
+  }
+
+  // transactionInitialize with the store-credit gateway; throws the plugin's refusal.
+  async function initialize(data) {
+    const result = payload(await gql(SALEOR_API, INITIALIZE, { id: checkoutId, data }), "transactionInitialize");
+    const refused = result.data && result.data.errors;
+    if (refused && refused.length) throw new ApiError(refused);
+    return result;
   }
 
   const errorNode = (e) =>
@@ -189,7 +211,9 @@
     let toPay = 0;
     if (checkout) {
       const applied = credit && credit.applied ? toUnits(credit.applied.amount, currency) : 0;
-      toPay = Math.max(toUnits(checkout.totalPrice.gross.amount, currency) - applied, 0);
+      // what the card gateway would be asked for: Saleor's leftToPay for the gateway
+      toPay = credit ? toUnits(credit.leftToPay.amount, currency)
+        : Math.max(toUnits(checkout.totalPrice.gross.amount, currency) - applied, 0);
       $("#summary-lines").replaceChildren(...checkout.lines.map((line) => h("tr", null,
         h("td", null, lineName(line), h("span", { class: "muted" }, ` \u00d7 ${line.quantity}`)),
         h("td", { class: "num" }, money(line.totalPrice.gross.amount, currency)))));
@@ -213,10 +237,8 @@
       use.disabled = toUnits(credit.available.amount, credit.available.currency) <= 0 || toPay <= 0;
       $('#credit-amount [name="creditAmount"]').step = String(10 ** -digits(currency));
       $("#credit-amount button").disabled = false;
-      const expires = credit.expiresAt ? new Date(credit.expiresAt) : null;
       $("#credit-applied").replaceChildren(...(credit.applied ? [
         h("p", null, "Store credit applied: ", h("strong", null, money(credit.applied.amount, credit.applied.currency)),
-          expires && !isNaN(expires) ? h("span", { class: "muted" }, ` (reserved until ${expires.toLocaleTimeString()})`) : null,
           " ", h("button", { type: "button", "data-testid": "remove-credit", "data-action": "remove-credit" }, "Remove")),
       ] : []));
     }
@@ -239,12 +261,12 @@
       render();
     },
     "use-credit": () => act("#credit-errors", async () => {
-      // No amount: the plugin applies as much as possible (min of balance and what is left to pay).
-      payload(await gql(PLUGIN_API, APPLY, { id: checkoutId }), "checkoutStoreCreditApply");
+      // No amount: as much as possible (min of balance and what is left to pay).
+      await initialize(null);
       await load();
     }),
     "remove-credit": () => act("#credit-errors", async () => {
-      payload(await gql(PLUGIN_API, REMOVE, { id: checkoutId }), "checkoutStoreCreditRemove");
+      await initialize({ amount: "0" }); // amount 0 removes the store credit
       await load();
     }),
     "place-order": () => act("#order-errors", async () => {
@@ -282,7 +304,7 @@
     // Sent as a string: the plugin takes exact decimals and refuses binary floats.
     const amount = input.value.trim();
     act("#credit-errors", async () => {
-      payload(await gql(PLUGIN_API, APPLY_AMOUNT, { id: checkoutId, amount }), "checkoutStoreCreditApply");
+      await initialize({ amount });
       input.value = "";
       await load();
     });
