@@ -119,7 +119,14 @@ def initialize_session(session_data, *, settings, requestor, manager):
             amount=data.get("amount"), saleor_item=item,
         )
     except StoreCreditError as exc:
-        error = {"field": exc.field, "code": exc.code.name, "message": exc.message}
+        from types import SimpleNamespace
+
+        from ..i18n import shopper_error, shopper_language
+
+        # the shopper reads data.errors: in the customer's language (i18n.py)
+        language = shopper_language(SimpleNamespace(user=user, app=None))
+        message = shopper_error(exc.code, exc.message, language)
+        error = {"field": exc.field, "code": exc.code.name, "message": message}
         return _result(_answer(
             TransactionEventType.AUTHORIZATION_FAILURE, requested_amount, exc.message,
             {"errors": [error]}))

@@ -86,3 +86,27 @@ def test_anonymous_shoppers_are_asked_to_log_in_in_their_browsers_language(
     content = response.json()
     assert content["errors"][0]["message"] == message
     assert content["errors"][0]["extensions"]["exception"]["code"] == "PermissionDenied"
+
+
+def test_transaction_initialize_refusals_reach_the_shopper_in_dutch(
+    store_credit_plugin, shopper_checkout, customer_user, user_api_client
+):
+    # given the companion App (the gateway id) and a Dutch customer without credit
+    from saleor.app.models import App
+
+    from saleor_store_credit.checkout import GATEWAY_ID
+
+    from .test_native_checkout import initialize
+
+    App.objects.create(name="Store credit", identifier=GATEWAY_ID, is_active=True)
+    customer_user.language_code = "nl"
+    customer_user.save(update_fields=["language_code"])
+
+    # when the storefront asks Saleor's transactionInitialize for store credit
+    result = initialize(user_api_client, shopper_checkout)
+
+    # then the refusal in data.errors is Dutch, its code the same
+    assert result["transactionEvent"]["type"] == "AUTHORIZATION_FAILURE"
+    (error,) = result["data"]["errors"]
+    assert error["code"] == "INSUFFICIENT_FUNDS"
+    assert error["message"] == "Je hebt niet genoeg tegoed."
