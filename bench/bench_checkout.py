@@ -63,7 +63,14 @@ def bench_checkout_store_credit_vs_gift_card(
     account = get_or_create_account(user=customer_user, currency="USD")
     credit(account=account, amount="100000", kind="adjustment", actor=Actor.system())
     shopper = StoreCreditClient(user=customer_user, api_path=STORE_CREDIT_API)
-    timings = {"sc_apply": [], "sc_complete": [], "gc_apply": [], "gc_complete": []}
+    # the companion App, as installed from the manifest: its identifier is the gateway id
+    from saleor.app.models import App
+
+    from saleor_store_credit.checkout import GATEWAY_ID
+
+    App.objects.create(name="Store credit", identifier=GATEWAY_ID, is_active=True)
+    timings = {"sc_apply": [], "sc_complete": [], "gc_apply": [], "gc_complete": [],
+               "native_apply": [], "native_complete": []}
     queries = {key: [] for key in timings}
 
     for round_no in range(ROUNDS):
@@ -76,6 +83,20 @@ def bench_checkout_store_credit_vs_gift_card(
         t, q, r = measure(lambda: user_api_client.post_graphql(COMPLETE, {"id": gid("Checkout", checkout.pk)}))
         _ok(r, "checkoutComplete")
         timings["sc_complete"].append(t), queries["sc_complete"].append(q)
+
+        # store credit through Saleor's own transactionInitialize (issue 18)
+        checkout = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
+        _total(checkout)
+        t, q, r = measure(lambda: user_api_client.post_graphql(
+            GIFT_INIT, {"id": gid("Checkout", checkout.pk),
+                        "gateway": {"id": GATEWAY_ID}}))
+        _ok(r, "transactionInitialize")
+        native = checkout.payment_transactions.get()
+        assert native.authorized_value > 0, [e.message for e in native.events.all()]
+        timings["native_apply"].append(t), queries["native_apply"].append(q)
+        t, q, r = measure(lambda: user_api_client.post_graphql(COMPLETE, {"id": gid("Checkout", checkout.pk)}))
+        _ok(r, "checkoutComplete")
+        timings["native_complete"].append(t), queries["native_complete"].append(q)
 
         # Saleor's gift card gateway, same checkout contents
         checkout = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
@@ -99,6 +120,16 @@ def bench_checkout_store_credit_vs_gift_card(
     for step, ours, theirs in [("apply", "sc_apply", "gc_apply"),
                                ("checkoutComplete", "sc_complete", "gc_complete")]:
         section = f"checkout {step}"
+        report(section, "store credit queries", median(queries[ours]))
+        report(section, "gift card queries", median(queries[theirs]))
+        report(section, "query difference (credit - gift card)",
+               median(queries[ours]) - median(queries[theirs]), "", "<= 0")
+        report(section, "median latency ratio credit/gift card",
+               round(median(timings[ours]) / median(timings[theirs]), 3))
+    for step, ours, theirs in [("transactionInitialize", "native_apply", "gc_apply"),
+                               ("checkoutComplete after it", "native_complete",
+                                "gc_complete")]:
+        section = f"native {step}"
         report(section, "store credit queries", median(queries[ours]))
         report(section, "gift card queries", median(queries[theirs]))
         report(section, "query difference (credit - gift card)",
