@@ -19,7 +19,20 @@ def store_credit_config():
 
 
 @pytest.fixture
-def store_credit_plugin(settings, setup_dummy_gateways, store_credit_config, db):
+def saleor_test_plugins(request):
+    """Saleor's fixture that resets `settings.PLUGINS` per test: `setup_dummy_gateways`
+    up to 3.23, renamed `setup_dummy_gateway` on main (saleor/plugins/tests/fixtures/
+    gateway.py, "Remove deprecated Dummy payment gateway plugins")."""
+    for name in ("setup_dummy_gateway", "setup_dummy_gateways"):
+        try:
+            return request.getfixturevalue(name)
+        except pytest.FixtureLookupError:
+            continue
+    raise pytest.UsageError("Saleor's setup_dummy_gateway(s) fixture not found")
+
+
+@pytest.fixture
+def store_credit_plugin(settings, saleor_test_plugins, store_credit_config, db):
     """Install and activate the plugin the way a merchant does (Dashboard toggle)."""
     # As in production: Saleor's WebhookPlugin first, then external plugins.
     settings.PLUGINS = [*settings.PLUGINS, WEBHOOK_PLUGIN, PLUGIN_PATH]
