@@ -107,13 +107,15 @@ def gift_card_balance_event_type() -> str:
 
 def gift_card_usage_restriction_reason(card, user_id) -> str | None:
     """Why a customer-restricted card cannot be used by `user_id`, or None.
-    `GiftCard.usage_restriction_reason` from 3.23.28; before, the same rule,
-    mirrored from saleor/giftcard/models.py (3.23.28)."""
+    `GiftCard.usage_restriction_reason` from 3.23.28; in earlier 3.23 patches that
+    have `assigned_to` (from "Improved Gift Card APIs", #19442), the same rule,
+    mirrored from saleor/giftcard/models.py (3.23.28). Before 3.23 a gift card has
+    no assigned customer: nothing restricts it."""
     if hasattr(card, "usage_restriction_reason"):
         return card.usage_restriction_reason(user_id)
-    if card.assigned_to_email and not getattr(card, "assigned_to_id", None):
-        return "restricted to a deleted customer"
     assigned_to_id = getattr(card, "assigned_to_id", None)
+    if getattr(card, "assigned_to_email", None) and not assigned_to_id:
+        return "restricted to a deleted customer"
     if assigned_to_id and assigned_to_id != user_id:
         return "restricted to another customer"
     return None
@@ -121,10 +123,24 @@ def gift_card_usage_restriction_reason(card, user_id) -> str | None:
 
 def gift_cards_are_transactions() -> bool:
     """From 3.23 a gift card pays a checkout as a TransactionItem (saleor/giftcard/
-    gateway.py); before, it is taken off the order total."""
-    import importlib.util
+    gateway.py, `TransactionItem.gift_card`); before, it is taken off the order total."""
+    from saleor.payment.models import TransactionItem
 
-    return importlib.util.find_spec("saleor.giftcard.gateway") is not None
+    return _has_field(TransactionItem, "gift_card")
+
+
+def gift_card_authorized_in_a_transaction(card) -> bool:
+    """Whether the card holds an authorization of Saleor's gift card gateway (a
+    checkout paying with it, 3.23+). Before 3.23 gift cards are no transactions; a
+    card in use sits on `Checkout.gift_cards`, which callers check on every version."""
+    if not gift_cards_are_transactions():
+        return False
+    from saleor.payment.models import TransactionItem
+
+    return TransactionItem.objects.filter(
+        gift_card=card, app_identifier=GIFT_CARD_PAYMENT_GATEWAY_ID,
+        authorized_value__gt=0,
+    ).exists()
 
 
 # --- checkout and order calculations ------------------------------------------------

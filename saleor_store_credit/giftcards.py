@@ -16,10 +16,9 @@ from saleor.checkout.models import Checkout
 from saleor.giftcard.events import gift_card_deactivated_event, gift_card_note_added_event
 from saleor.giftcard.search import mark_gift_cards_search_index_as_dirty
 from saleor.order import OrderStatus
-from saleor.payment.models import TransactionItem
 
 from .compat import (  # Saleor internals that differ between versions
-    GIFT_CARD_PAYMENT_GATEWAY_ID,
+    gift_card_authorized_in_a_transaction,
     gift_card_balance_adjusted_event,
     gift_card_qs_select_for_update,
     gift_card_usage_restriction_reason,
@@ -54,12 +53,10 @@ def _why_unusable(card, user_id) -> str | None:
         return reason
     if card.current_balance_amount <= 0:
         return "no balance"
-    in_use = TransactionItem.objects.filter(
-        gift_card=card,
-        app_identifier=GIFT_CARD_PAYMENT_GATEWAY_ID,
-        authorized_value__gt=0,
-    ).exists()
-    if in_use or Checkout.objects.filter(gift_cards=card).exists():
+    if (
+        gift_card_authorized_in_a_transaction(card)
+        or Checkout.objects.filter(gift_cards=card).exists()
+    ):
         return "in use at a checkout"
     if card.orders.filter(status__in=[OrderStatus.UNCONFIRMED, OrderStatus.DRAFT]).exists():
         return "in use by an unconfirmed order"
