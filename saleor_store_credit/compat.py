@@ -53,6 +53,11 @@ def _major_minor(version: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+def saleor_series(version: str | None = None) -> tuple[int, int] | None:
+    """(major, minor) of Saleor `version` (default: the installed one)."""
+    return _major_minor(saleor_version() if version is None else version)
+
+
 def unsupported_saleor_reason(version: str | None = None) -> str | None:
     """Why the plugin cannot run on Saleor `version` (default: the installed one), or
     None when it is supported."""
