@@ -27,6 +27,7 @@ from django.db.models import Sum
 from saleor.order import OrderGrantedRefundStatus
 from saleor.order.models import Order, OrderGrantedRefund, OrderGrantedRefundLine
 from saleor.payment import TransactionAction, TransactionEventType
+from saleor.payment.models import TransactionItem
 
 from . import saleor_tx as tx
 from .checkout.order import refund_item
@@ -241,7 +242,12 @@ class _Settlement:
         return granted
 
     def _payments(self, *, ours: bool):
-        payments = self.order.payment_transactions.filter(charged_value__gt=0)
+        # Not `self.order.payment_transactions`: items fetched through it share this
+        # Order instance as `item.order`, on which Saleor before 3.23 recomputes the
+        # order's totals (payment/utils.py `update_order_with_transaction_details`);
+        # on 3.22 the second refund of a memo then left the order's total charged
+        # stale. Items fetched on their own load their order fresh.
+        payments = TransactionItem.objects.filter(order_id=self.order.pk, charged_value__gt=0)
         payments = payments.filter(app_identifier=GATEWAY_ID) if ours else payments.exclude(
             app_identifier=GATEWAY_ID)
         return payments.select_for_update(of=("self",)).order_by("created_at", "pk")

@@ -18,17 +18,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from saleor.checkout.models import Checkout
-from saleor.giftcard.const import GIFT_CARD_PAYMENT_GATEWAY_ID
-from saleor.giftcard.events import (
-    gift_card_balance_adjusted_event,
-    gift_card_deactivated_event,
-    gift_card_note_added_event,
-)
-from saleor.giftcard.lock_objects import gift_card_qs_select_for_update
+from saleor.giftcard.events import gift_card_deactivated_event, gift_card_note_added_event
 from saleor.giftcard.search import mark_gift_cards_search_index_as_dirty
 from saleor.order import OrderStatus
-from saleor.payment.models import TransactionItem
 
+from .compat import (  # Saleor internals that differ between versions
+    gift_card_authorized_in_a_transaction,
+    gift_card_balance_adjusted_event,
+    gift_card_qs_select_for_update,
+    gift_card_usage_restriction_reason,
+)
 from .conf import StoreCreditSettings
 from .errors import IdempotencyKeyReused, StoreCreditError, StoreCreditErrorCode
 from .integration import after_balance_change
@@ -57,16 +56,14 @@ def _why_unusable(card, user_id) -> str | None:
         return "inactive"
     if card.expiry_date and card.expiry_date < timezone.now().date():
         return "expired"
-    if reason := card.usage_restriction_reason(user_id):
+    if reason := gift_card_usage_restriction_reason(card, user_id):
         return reason
     if card.current_balance_amount <= 0:
         return "no balance"
-    in_use = TransactionItem.objects.filter(
-        gift_card=card,
-        app_identifier=GIFT_CARD_PAYMENT_GATEWAY_ID,
-        authorized_value__gt=0,
-    ).exists()
-    if in_use or Checkout.objects.filter(gift_cards=card).exists():
+    if (
+        gift_card_authorized_in_a_transaction(card)
+        or Checkout.objects.filter(gift_cards=card).exists()
+    ):
         return "in use at a checkout"
     if card.orders.filter(status__in=[OrderStatus.UNCONFIRMED, OrderStatus.DRAFT]).exists():
         return "in use by an unconfirmed order"

@@ -251,6 +251,19 @@ class StoreCreditPlugin(BasePlugin):
 
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
+        from saleor.plugins.error_codes import PluginErrorCode
+
+        from .compat import unsupported_saleor_reason
+
+        # Switching on is refused outside the supported Saleor versions, with the
+        # reason on the Dashboard's switch (as Saleor's own plugins refuse
+        # activation, e.g. saleor/plugins/openid_connect/plugin.py).
+        if plugin_configuration.active and (reason := unsupported_saleor_reason()):
+            raise ValidationError(
+                {"active": ValidationError(
+                    reason, code=PluginErrorCode.PLUGIN_MISCONFIGURED.value
+                )}
+            )
         try:
             conf.validate_for_saving(plugin_configuration.configuration)
         except ConfigurationError as exc:

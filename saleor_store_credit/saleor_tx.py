@@ -12,17 +12,11 @@ take from it, REFUND_SUCCESS takes from the charged amount.
 from decimal import Decimal
 from uuid import uuid4
 
-from saleor.graphql.payment.mutations.transaction.utils import (
-    create_transaction_event_requested,
-)
 from saleor.payment import TransactionAction, TransactionEventType
 from saleor.payment.models import TransactionEvent, TransactionItem
-from saleor.payment.utils import (
-    create_transaction_event_for_transaction_session,
-    create_transaction_event_from_request_and_webhook_response,
-    get_transaction_item_params,
-)
+from saleor.payment.utils import get_transaction_item_params
 
+from . import compat
 from .money import quantum
 
 GATEWAY_ID = "saleor-store-credit"
@@ -71,7 +65,7 @@ def new_store_credit_item(checkout, user) -> TransactionItem:
     )
     params["app_identifier"] = GATEWAY_ID
     return TransactionItem.objects.create(
-        **params, payment_method_type="other", payment_method_name=PAYMENT_METHOD_NAME,
+        **params, **compat.transaction_item_method_fields("other", PAYMENT_METHOD_NAME),
     )
 
 
@@ -106,6 +100,10 @@ def record_session_answer(item, answer: dict, manager) -> None:
             include_in_calculations=False, idempotency_key=str(uuid4()),
             app_identifier=GATEWAY_ID,
         )
+    # with the companion App, as Saleor's own recording will be (its duplicate check
+    # compares the app): present in every supported Saleor with this signature
+    from saleor.payment.utils import create_transaction_event_for_transaction_session
+
     create_transaction_event_for_transaction_session(
         request_event, item.app, manager, transaction_webhook_response=answer)
 
@@ -113,7 +111,7 @@ def record_session_answer(item, answer: dict, manager) -> None:
 def request(item, amount: Decimal, action, *, user=None, app=None,
             app_identifier: str = GATEWAY_ID, related_granted_refund=None):
     """Saleor's request event (CANCEL_/CHARGE_/REFUND_REQUEST) on `item`."""
-    return create_transaction_event_requested(
+    return compat.create_transaction_event_requested(
         item, amount, action, user=user, app=app, app_identifier=app_identifier,
         related_granted_refund=related_granted_refund,
     )
@@ -121,9 +119,8 @@ def request(item, amount: Decimal, action, *, user=None, app=None,
 
 def answer(request_event, result, amount: Decimal, message: str = "", actions=None):
     """Answer a request event the way a payment app's webhook response does."""
-    return create_transaction_event_from_request_and_webhook_response(
-        request_event, None,
-        transaction_webhook_response=response(result, amount, message, actions=actions),
+    return compat.create_transaction_event_from_request_and_webhook_response(
+        request_event, response(result, amount, message, actions=actions)
     )
 
 
@@ -140,9 +137,8 @@ def authorize(item, amount: Decimal, message: str, manager, *, first=False) -> N
         amount_value=amount, currency=item.currency, include_in_calculations=False,
         idempotency_key=str(uuid4()), app_identifier=GATEWAY_ID,
     )
-    create_transaction_event_for_transaction_session(
-        request_event, None, manager,
-        transaction_webhook_response=response(
+    compat.create_transaction_event_for_transaction_session(
+        request_event, manager, response(
             TransactionEventType.AUTHORIZATION_SUCCESS, amount, message,
             actions=[CANCEL],
         ),

@@ -16,6 +16,7 @@ from importlib import resources
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 
 from . import __version__
+from .compat import REQUIRED_SALEOR_VERSION
 
 STATIC_DIRS = {"dashboard": "index.html", "storefront": "index.html"}
 CONTENT_TYPES = {
@@ -102,6 +103,8 @@ def manifest(request, base: str) -> dict:
         "about": "Store credit, credit memos, credit limits and order holds, "
         "reimbursement runs (served by the saleor-store-credit plugin).",
         "permissions": APP_PERMISSIONS,
+        # Saleor refuses to install the App outside this range (app/manifest_validations.py)
+        "requiredSaleorVersion": REQUIRED_SALEOR_VERSION,
         "appUrl": origin + dashboard,  # extension pages: <appUrl>/<view>
         "tokenTargetUrl": f"{origin}{base}/app/register",
         "homepageUrl": f"{origin}{dashboard}/",

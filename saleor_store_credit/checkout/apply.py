@@ -22,13 +22,13 @@ from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from saleor.checkout import CheckoutAuthorizeStatus
-from saleor.checkout.calculations import calculate_checkout_total_with_gift_cards
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
 from saleor.checkout.lock_objects import checkout_qs_select_for_update
 from saleor.checkout.models import Checkout
 from saleor.giftcard.models import GiftCard
 from saleor.payment.models import TransactionItem
 
+from .. import compat
 from .. import saleor_tx as tx
 from ..conf import StoreCreditSettings
 from ..errors import (
@@ -111,7 +111,7 @@ def checkout_total(checkout: Checkout, manager, *, fresh=False) -> Decimal:
         return max(checkout.total_gross_amount - gift_cards, _ZERO)
     lines, _ = fetch_checkout_lines(checkout)
     info = fetch_checkout_info(checkout, lines, manager)
-    return calculate_checkout_total_with_gift_cards(manager, info, lines).gross.amount
+    return compat.checkout_total_with_gift_cards(manager, info, lines).gross.amount
 
 
 def left_to_pay(checkout: Checkout, manager, *, excluding=None, fresh=False) -> Decimal:

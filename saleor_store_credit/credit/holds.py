@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ..compat import transaction_payment_method_values
 from ..errors import NotFound, StoreCreditError, StoreCreditErrorCode
 from ..ledger import Actor
 from . import audit
@@ -44,8 +45,8 @@ METADATA_KEY = "store_credit.credit_hold"
 def _payment_methods(transactions, payments) -> frozenset:
     names = set()
     for item in transactions:
-        for value in (item.app_identifier, item.name, item.payment_method_type,
-                      item.payment_method_name):
+        for value in (item.app_identifier, item.name,
+                      *transaction_payment_method_values(item)):
             if value:
                 names.add(str(value).strip().lower())
     has_payment = bool(transactions)
@@ -400,9 +401,9 @@ def _iso(value):
 def reject(hold_id, *, actor: Actor, manager, reason: str, user=None, app=None) -> OrderHold:
     """Reject a held order: Saleor cancels it (orderCancel's steps)."""
     from saleor.giftcard.utils import deactivate_order_gift_cards
-    from saleor.order.actions import cancel_order
     from saleor.order.models import Order
-    from saleor.site.models import Site
+
+    from ..compat import cancel_order
 
     reason = _required_reason(reason)
     with transaction.atomic():
@@ -420,7 +421,7 @@ def reject(hold_id, *, actor: Actor, manager, reason: str, user=None, app=None) 
             event="order_rejected", currency=hold.currency, **_refs(hold),
             data={"reason": reason, "reasons_at_hold": hold.reasons},
         )
-        cancel_order(order, user, app, manager, Site.objects.get_current().settings)
+        cancel_order(order, user, app, manager)
         deactivate_order_gift_cards(order.id, user, app)
     return hold
 

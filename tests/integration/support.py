@@ -178,3 +178,26 @@ def assert_money_consistent():
                 assert item.charged_value <= order_needs(
                     order, excluding=item.pk, count_grants=False), (
                     "order overcharged by store credit", order.pk, item.charged_value)
+
+
+def recompute_checkout_payment_statuses(checkout):
+    """What Saleor does when a payment app reports a transaction on a checkout
+    (transactionCreate / transactionEventReport): recompute the checkout's authorize
+    and charge statuses (saleor/checkout/payment_utils.py). Tests that create a card
+    transaction with Saleor's generators skip that step; from 3.23 Saleor also
+    recomputes them whenever it refreshes prices, up to 3.22 only when the total
+    changes, so the tests ask for it explicitly."""
+    from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
+    from saleor.checkout.payment_utils import update_checkout_payment_statuses
+    from saleor.plugins.manager import get_plugins_manager
+
+    from saleor_store_credit import compat
+
+    checkout.refresh_from_db()
+    manager = get_plugins_manager(allow_replica=False)
+    lines, _ = fetch_checkout_lines(checkout)
+    info = fetch_checkout_info(checkout, lines, manager)
+    total = compat.checkout_total_with_gift_cards(manager, info, lines).gross
+    update_checkout_payment_statuses(
+        checkout=info.checkout, checkout_total_gross=total, checkout_has_lines=bool(lines)
+    )

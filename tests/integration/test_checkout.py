@@ -22,6 +22,7 @@ from saleor.payment.models import TransactionItem  # noqa: E402
 from saleor.plugins.manager import get_plugins_manager  # noqa: E402
 
 from saleor_store_credit import checkout as payments  # noqa: E402
+from saleor_store_credit import compat as payments_compat  # noqa: E402
 from saleor_store_credit.ledger import (  # noqa: E402
     Actor,
     credit,
@@ -29,6 +30,8 @@ from saleor_store_credit.ledger import (  # noqa: E402
     ledger_verify,
 )
 from saleor_store_credit.models import Account, Entry, Hold, HoldStatus  # noqa: E402
+
+from .support import recompute_checkout_payment_statuses  # noqa: E402
 
 APPLY = """
 mutation ($id: ID!, $amount: Decimal) {
@@ -160,8 +163,7 @@ def test_partial_coverage_needs_another_payment_for_the_rest(
         types=[TransactionEventType.CHARGE_SUCCESS], amounts=[total - Decimal("10.00")],
     )
     recalculate_transaction_amounts(other)
-    shopper_checkout.price_expiration = timezone.now()  # make Saleor recompute statuses
-    shopper_checkout.save(update_fields=["price_expiration"])
+    recompute_checkout_payment_statuses(shopper_checkout)
 
     completed = _content(user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
     assert completed["checkoutComplete"]["errors"] == []
@@ -619,3 +621,33 @@ def test_gateway_lists_nothing_for_anonymous_shoppers(store_credit_plugin, check
     ))
     ids = [c["id"] for c in content["paymentGatewayInitialize"]["gatewayConfigs"]]
     assert payments.GATEWAY_ID not in ids
+
+
+@pytest.mark.skipif(
+    payments_compat.saleor_series() < (3, 22),
+    reason="Saleor 3.21 cannot complete a checkout paid by gift card and a transaction: "
+    "fetch_checkout_data (saleor/checkout/calculations.py) compares the transactions "
+    "with the total before gift cards, so authorize status never becomes FULL "
+    "(fixed in 3.22)",
+)
+def test_gift_card_and_store_credit_together_pay_the_checkout(
+    shopper, shopper_checkout, customer_user, user_api_client, gift_card
+):
+    # given a gift card (Saleor's checkout gift cards) paying 10.00 of the checkout
+    shopper_checkout.gift_cards.add(gift_card)
+    total = checkout_total(shopper_checkout)  # what is left after the gift card
+    account = fund(customer_user, str(total))
+    checkout_gid = gid("Checkout", shopper_checkout.pk)
+
+    # when store credit pays the rest and the shopper completes
+    applied = shopper.query(APPLY, {"id": checkout_gid})["data"]["checkoutStoreCreditApply"]
+    assert Decimal(str(applied["checkoutStoreCredit"]["applied"]["amount"])) == total
+    completed = _content(user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
+
+    # then the order exists, the card and the credit are both spent
+    assert completed["checkoutComplete"]["errors"] == []
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == 0
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.00")
+    assert ledger_verify().ok

@@ -832,3 +832,26 @@ def test_staff_decisions_take_idempotency_keys(place, staff, customer_user, orde
     b = ok(staff.query(query, {**limit, "key": "limit-1"}), "creditLimitSet")
     assert a["adjustment"]["id"] == b["adjustment"]["id"]
     assert CreditAudit.objects.filter(kind="limit_changed").count() == 1
+
+
+# --- gift cards are payments on every supported Saleor ------------------------------------------
+
+
+def test_gift_card_paid_part_of_an_order_does_not_count_as_exposure(
+    place, staff, customer_user, order_total, gift_card
+):
+    # given a gift card on the checkout that pays 10.00 of the order (Saleor takes it
+    # off the order total before 3.23 and may record it as a transaction after)
+    gift_card.current_balance_amount = Decimal("10.00")
+    gift_card.initial_balance_amount = Decimal("10.00")
+    gift_card.save(update_fields=["current_balance_amount", "initial_balance_amount"])
+
+    # when the order is placed unpaid on account for the rest
+    order = the_order(place(before_complete=lambda checkout: checkout.gift_cards.add(gift_card)))
+
+    # then only what the gift card did not pay is owed
+    gift_card.refresh_from_db()
+    assert gift_card.current_balance_amount == 0
+    credit = staff.query(CUSTOMER_CREDIT, {"customer": gid("User", customer_user.pk)})
+    exposure = Decimal(str(credit["data"]["customerCredit"]["exposure"]["amount"]))
+    assert exposure == order_total - Decimal("10.00"), (order.total_gross_amount, exposure)

@@ -10,7 +10,6 @@ from ._saleor import SKIP_REASON
 pytest.importorskip("saleor", reason=SKIP_REASON)
 
 from django.db import connection  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 from saleor.order.models import Order  # noqa: E402
 from saleor.payment import TransactionEventType  # noqa: E402
@@ -24,6 +23,7 @@ from saleor_store_credit.errors import StoreCreditError  # noqa: E402
 from saleor_store_credit.ledger import Actor, ledger_verify  # noqa: E402
 from saleor_store_credit.models import Account, CreditMemo, Entry  # noqa: E402
 
+from .support import recompute_checkout_payment_statuses  # noqa: E402
 from .test_checkout import APPLY, COMPLETE, _content, checkout_total, fund, gid, grant  # noqa: E402
 
 MEMO = """
@@ -71,8 +71,7 @@ def place_order(sc_client, checkout_ready_to_complete, customer_user, user_api_c
                 amounts=[total - paid_by_credit],
             )
             recalculate_transaction_amounts(card)
-            checkout.price_expiration = timezone.now()
-            checkout.save(update_fields=["price_expiration"])
+            recompute_checkout_payment_statuses(checkout)
         completed = _content(user_api_client.post_graphql(COMPLETE, {"id": checkout_gid}))
         assert completed["checkoutComplete"]["errors"] == []
         return Order.objects.get(), total
