@@ -207,7 +207,8 @@ def the_order(payload) -> Order:
 
 def events(name):
     return list(
-        WebhookDelivery.objects.filter(event=f"store_credit.{name}").values_list("payload", flat=True)
+        WebhookDelivery.objects.filter(event=f"store_credit.{name}").order_by("pk")
+        .values_list("payload", flat=True)
     )
 
 
