@@ -84,16 +84,25 @@ def test_an_oversized_body_gets_saleors_413(store_credit_plugin, client, setting
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     body = '{"query": "{ me { id } }", "variables": {"pad": "%s"}}' % ("x" * 200)
 
-    # when
-    ours = client.post(STORE_CREDIT_API, body, content_type="application/json")
-    saleors = client.post(API_PATH, body, content_type="application/json")
-
-    # then
-    assert ours.status_code == saleors.status_code == 413
-    assert ours.json() == saleors.json() == {"errors": [{
+    expected = {"errors": [{
         "message": "Request body exceeds maximum size.",
         "extensions": {"exception": {"code": "GraphQLError"}},
     }]}
+
+    # when
+    ours = client.post(STORE_CREDIT_API, body, content_type="application/json")
+
+    # then
+    assert ours.status_code == 413
+    assert ours.json() == expected
+    from saleor_store_credit import compat
+
+    if compat.saleor_series() >= (3, 23):
+        # Saleor's own view answers the same from 3.23 (saleor/graphql/views.py,
+        # RequestDataTooBig); before, the exception escapes its view
+        saleors = client.post(API_PATH, body, content_type="application/json")
+        assert saleors.status_code == 413
+        assert saleors.json() == expected
 
 
 def _nested_type_query(levels: int) -> str:
