@@ -6,7 +6,8 @@ serves an App manifest whose extensions point at static pages it also serves, an
 accepts the app-token registration Saleor sends on installation. The pages call the
 plugin API with the token the Dashboard hands them (a Saleor "thirdparty" JWT, which
 the plugin API accepts like Saleor's own API does, with the permissions the user and
-the app share). Install: Dashboard → Apps → Install external app → the manifest URL.
+the app share). Install (Dashboard 3.23): Extensions → Add extension → Install from
+manifest → the manifest URL.
 """
 
 import json
@@ -60,8 +61,11 @@ def serve(request, base: str, path: str):
         return HttpResponseNotFound()
     if parts[0] in STATIC_DIRS and len(parts) <= 2:
         if len(parts) == 1 and not path.endswith("/"):
+            # the Dashboard opens the App's home with its query string (domain,
+            # saleorApiUrl, id): keep it
+            query = request.META.get("QUERY_STRING", "")
             response = HttpResponse(status=301)
-            response["Location"] = request.path + "/"
+            response["Location"] = request.path + "/" + (f"?{query}" if query else "")
             return response
         name = parts[1] if len(parts) == 2 else STATIC_DIRS[parts[0]]
         if parts[0] == "dashboard" and name in VIEWS:
@@ -107,9 +111,12 @@ def manifest(request, base: str) -> dict:
         "requiredSaleorVersion": REQUIRED_SALEOR_VERSION,
         "appUrl": origin + dashboard,  # extension pages: <appUrl>/<view>
         "tokenTargetUrl": f"{origin}{base}/app/register",
-        "homepageUrl": f"{origin}{dashboard}/",
-        "supportUrl": f"{origin}{dashboard}/",
-        "dataPrivacy": "Data stays in this Saleor database.",
+        # pages that work in a plain browser tab, outside the Dashboard's iframe;
+        # Saleor's manifest schema reads `dataPrivacyUrl` (saleor/app/manifest_schema.py)
+        "homepageUrl": f"{origin}{dashboard}/about.html",
+        "supportUrl": f"{origin}{dashboard}/about.html",
+        "dataPrivacyUrl": f"{origin}{dashboard}/about.html#data",
+        "author": "saleor-store-credit",
         "extensions": [
             {
                 "label": label, "mount": mount, "target": "APP_PAGE",

@@ -84,3 +84,38 @@ def test_the_published_schema_file_is_current():
     assert published.read_text() == str(schema) + "\n", (
         "regenerate docs/schema.graphql from saleor_store_credit.graphql.schema"
     )
+
+
+def test_manifest_carries_what_the_dashboard_3_23_shows(store_credit_plugin, client, settings):
+    # Saleor's manifest schema (saleor/app/manifest_schema.py) reads `author` and
+    # `dataPrivacyUrl`; a `dataPrivacy` key is ignored
+    settings.PUBLIC_URL = None
+    manifest = client.get(BASE + "app/manifest").json()
+
+    cleaned = dict(manifest)
+    clean_manifest_data(cleaned)  # Saleor's own validation (cleans in place)
+
+    assert manifest["author"] and cleaned["author"] == manifest["author"]
+    assert "dataPrivacy" not in manifest
+    about = f"http://testserver{BASE}dashboard/about.html"
+    assert manifest["dataPrivacyUrl"] == about + "#data"
+    assert manifest["homepageUrl"] == manifest["supportUrl"] == about
+
+
+def test_the_about_page_works_outside_the_dashboards_iframe(store_credit_plugin, client):
+    # the home, support and data privacy links open in a plain browser tab: a page of
+    # its own, without the AppBridge script the extension pages need
+    response = client.get(BASE + "dashboard/about.html")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="data"' in page and "app.js" not in page
+
+
+def test_the_dashboard_redirect_keeps_the_query_string(store_credit_plugin, client):
+    # the Dashboard opens the App's home with ?domain=…&saleorApiUrl=…&id=…
+    response = client.get(BASE + "dashboard", {"domain": "shop.example.com", "id": "QXBwOjE="})
+
+    assert response.status_code == 301
+    assert response["Location"].endswith(
+        "/dashboard/?domain=shop.example.com&id=QXBwOjE%3D")
