@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Sum
+from django.db.models import Exists, F, IntegerField, OuterRef, Sum
 from django.utils import timezone
 
 from saleor.checkout import CheckoutAuthorizeStatus
@@ -81,8 +81,8 @@ def payment_annotations(outer="pk") -> dict:
       `_get_payment_amount_for_checkout`);
     - `sc_gift_cards`: the balance of its active gift cards
       (Checkout.get_total_gift_cards_balance);
-    - `sc_item`: its newest store-credit TransactionItem; `sc_transactions`: how many
-      transactions it has (Saleor's TRANSACTION_ITEMS_LIMIT)."""
+    - `sc_transactions`: how many transactions it has (Saleor's
+      TRANSACTION_ITEMS_LIMIT)."""
     transactions = TransactionItem.objects.filter(checkout_id=OuterRef(outer))
     others = transactions.exclude(app_identifier=tx.GATEWAY_ID)
     cards = GiftCard.objects.active(date=timezone.now().date()).filter(
@@ -90,11 +90,6 @@ def payment_annotations(outer="pk") -> dict:
     return {
         "sc_others": scalar(others, "SUM", _COVERED, default=0),
         "sc_gift_cards": scalar(cards, "SUM", F("current_balance_amount"), default=0),
-        "sc_item": Subquery(
-            transactions.filter(app_identifier=tx.GATEWAY_ID)
-            .annotate(sc_held=Exists(Hold.objects.filter(
-                transaction_id=OuterRef("token"), status=HoldStatus.ACTIVE)))
-            .order_by("-sc_held", "-pk").values("pk")[:1]),
         "sc_transactions": scalar(transactions, "COUNT", F("pk"), IntegerField()),
     }
 
@@ -134,7 +129,7 @@ def _our_item(checkout_pk, *, lock: bool) -> TransactionItem | None:
     return items.order_by("-sc_held", "-pk").first()
 
 
-def _active_hold(item, *, lock=False) -> Hold | None:
+def active_hold_of(item, *, lock=False) -> Hold | None:
     """The item's active hold; `lock`: with its row lock, so the completion mark read
     is the latest (see `prepare_completion`)."""
     if item is None:
@@ -169,7 +164,7 @@ def _lock_own_checkout(checkout_token, user):
     if checkout.is_checkout_locked():
         raise _locked()
     item = _our_item(checkout.pk, lock=True)
-    hold = _active_hold(item, lock=True)
+    hold = active_hold_of(item, lock=True)
     if _being_completed(hold):
         raise _locked()
     return checkout, item, hold
@@ -340,7 +335,7 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
     with transaction.atomic():
         locked = checkout_qs_select_for_update().filter(pk=checkout.pk).first()
         item = _our_item(checkout.pk, lock=True)
-        hold = _active_hold(item, lock=True)
+        hold = active_hold_of(item, lock=True)
         if locked is None or hold is None or _being_completed(hold):
             return hold
         account = Account.objects.get(pk=hold.account_id)
@@ -453,7 +448,7 @@ def _prepare_slowly(checkout_pk, total, unpaid_allowed) -> bool:
     # new statements: they see what committed while the lock was awaited
     checkout = Checkout.objects.annotate(**payment_annotations()).get(pk=checkout_pk)
     item = _our_item(checkout_pk, lock=True)
-    hold = _active_hold(item, lock=True)
+    hold = active_hold_of(item, lock=True)
     ours = hold.amount if hold is not None else _ZERO
     total = max(total - checkout.sc_gift_cards, _ZERO)
     others = checkout.sc_others

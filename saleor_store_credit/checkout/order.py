@@ -23,6 +23,7 @@ from ..ledger import Actor, Refs, capture_hold, credit, release_hold, resize_hol
 from ..ledger.idempotency import internal_key
 from ..models import Entry, EntryKind, Hold, HoldStatus
 from ..queries import scalar
+from .apply import active_hold_of
 
 SYSTEM = Actor.system("store credit")
 _ZERO = Decimal(0)
@@ -34,10 +35,6 @@ def _locked_items(order_pk, **filters):
         .filter(order_id=order_pk, app_identifier=tx.GATEWAY_ID, **filters)
         .order_by("pk")
     )
-
-
-def _active_hold(item) -> Hold | None:
-    return Hold.objects.filter(transaction_id=item.token, status=HoldStatus.ACTIVE).first()
 
 
 def _needed_annotations(order_ref="order_id", item_ref="pk") -> dict:
@@ -147,7 +144,7 @@ def charge_requested(item: TransactionItem, request_event) -> None:
 
     with transaction.atomic():
         item = TransactionItem.objects.select_for_update(of=("self",)).get(pk=item.pk)
-        hold = _active_hold(item)
+        hold = active_hold_of(item)
         if item.order_id is None:
             return tx.fail(request_event, TransactionEventType.CHARGE_FAILURE,
                            "Store credit is charged when the order is placed.")
@@ -167,7 +164,7 @@ def cancel_item(item: TransactionItem, request_event) -> None:
     release exactly the requested part of the reservation."""
     with transaction.atomic():
         item = TransactionItem.objects.select_for_update(of=("self",)).get(pk=item.pk)
-        hold = _active_hold(item)
+        hold = active_hold_of(item)
         if hold is None:
             return tx.fail(request_event, TransactionEventType.CANCEL_FAILURE,
                            "Nothing reserved to cancel.")
@@ -228,7 +225,7 @@ def release_for_cancelled_order(order, reason="order cancelled") -> int:
     released = 0
     with transaction.atomic():
         for item in _locked_items(order.pk, authorized_value__gt=0):
-            hold = _active_hold(item)
+            hold = active_hold_of(item)
             if hold is None:
                 continue
             release_hold(hold=hold, actor=SYSTEM, reason=reason)
@@ -258,7 +255,7 @@ def follow_order(order, manager) -> int:
     changed = 0
     with transaction.atomic():
         for item in _locked_items(order.pk, authorized_value__gt=0):
-            hold = _active_hold(item)
+            hold = active_hold_of(item)
             if hold is None:
                 continue
             needed = still_needed(order, item)
