@@ -105,6 +105,14 @@ class Saleor:
         print(f"-> {text}", flush=True)
 
     def install_plugin(self) -> None:
+        if os.environ.get("SC_NO_INSTALL"):
+            # Leave Saleor's environment alone (several checkouts share one venv):
+            # this checkout goes first on the path of every process we start.
+            self.step("using saleor-store-credit from this checkout (SC_NO_INSTALL)")
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                p for p in [str(ROOT), self.env.get("PYTHONPATH", "")] if p
+            )
+            return
         self.step("installing saleor-store-credit into Saleor's environment")
         subprocess.run(
             [self.python, "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
