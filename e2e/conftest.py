@@ -23,7 +23,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHANNEL = "default-channel"
-API_PORT, SHELL_PORT = 8767, 8768
+# Overridable so that two checkouts can run their browser tests side by side.
+API_PORT = int(os.environ.get("SC_E2E_API_PORT", "8767"))
+SHELL_PORT = int(os.environ.get("SC_E2E_SHELL_PORT", "8768"))
+E2E_DATABASE = os.environ.get("SC_E2E_DATABASE", "saleor_store_credit_e2e")
 HELD_EMAIL = "held@example.com"
 
 SETUP = """
@@ -66,7 +69,7 @@ def pytest_collection_modifyitems(config, items):
 def saleor():
     from saleor_server import DEMO_PASSWORD, SETUP_USERS, Saleor
 
-    server = Saleor(database="saleor_store_credit_e2e", port=API_PORT)
+    server = Saleor(database=E2E_DATABASE, port=API_PORT)
     server.install_plugin()
     server.ensure_database()
     server.migrate()
