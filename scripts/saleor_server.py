@@ -160,7 +160,9 @@ class Saleor:
             cwd=self.src or None, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         self.processes.append(process)
-        deadline = time.time() + 90
+        # a busy machine can take longer to import Saleor: SC_API_START_SECONDS
+        seconds = int(os.environ.get("SC_API_START_SECONDS", "90"))
+        deadline = time.time() + seconds
         while time.time() < deadline:
             if process.poll() is not None:
                 fail("the API server exited; see artifacts/saleor-api.log")
@@ -169,7 +171,8 @@ class Saleor:
                 return
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.5)
-        fail("the API server did not answer within 90 s")
+        self.stop()  # leave no server behind
+        fail(f"the API server did not answer within {seconds} s")
 
     def start_worker(self) -> None:
         self.step("starting a Celery worker")
@@ -209,6 +212,21 @@ class Saleor:
 
     def store_credit(self, query, variables=None, token=None):
         return self.graphql(f"/plugins/global/{PLUGIN_ID}/graphql/", query, variables, token)
+
+    def login_staff(self, email: str, password: str) -> None:
+        """Remember a staff login; `staff_token` stays fresh from then on."""
+        self._staff_login = (email, password)
+        self._staff_token = (self.token(email, password), time.time())
+
+    @property
+    def staff_token(self) -> str:
+        # Saleor's access tokens live JWT_TTL_ACCESS (5 minutes by default); a long
+        # run (a busy machine) logs in again before the token runs out
+        token, issued = self._staff_token
+        if time.time() - issued > 240:
+            self.login_staff(*self._staff_login)
+            token = self._staff_token[0]
+        return token
 
     def token(self, email: str, password: str) -> str:
         data = self.saleor(
