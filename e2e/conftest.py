@@ -205,5 +205,8 @@ def open_widget(page, saleor, shell_url, extension, *, id_name, id_value, page_l
         "label": extension["label"], "page": page_label,
         "logo": f"{extension['appUrl'].rstrip('/')}/logo.png",
     })
-    page.goto(f"{shell_url.replace('shell.html', 'widgets.html')}#{fragment}")
+    # a query of its own per widget: a new document, so the form is posted again
+    # (a change of the #fragment alone would not reload the page)
+    view = urllib.parse.quote(extension["url"].strip("/"), safe="")
+    page.goto(f"{shell_url.replace('shell.html', 'widgets.html')}?w={view}#{fragment}")
     return page.frame_locator("#widget")

@@ -5,7 +5,7 @@ import re
 import time
 from decimal import Decimal
 
-from .conftest import CHANNEL, HELD_EMAIL, open_extension, shot
+from .conftest import CHANNEL, HELD_EMAIL, open_extension, open_widget, shot
 
 
 def _customer_id(saleor, email: str) -> str:
@@ -169,3 +169,118 @@ def test_staff_releases_a_held_order(page, saleor, shell_url, extensions):
         token=saleor.staff_token,
     )["data"]["order"]["status"]
     assert status == "UNFULFILLED"
+
+
+# --- issue 17: the widgets on the customer and order pages, and the brand logo ----------
+
+def _widget_shot(page, name: str) -> None:
+    """The whole shell page, and the sidebar card alone (`<name>-card.png`)."""
+    from .conftest import ARTIFACTS
+
+    shot(page, name)
+    page.locator("aside .card").screenshot(path=str(ARTIFACTS / f"{name}-card.png"))
+
+
+def _held_order_with_reserved_credit(saleor) -> tuple[dict, Decimal]:
+    """HELD_EMAIL's account on hold, store credit applied at checkout: the order stays
+    UNCONFIRMED on credit hold with the credit reserved. (order, reserved amount)"""
+    held = _customer_id(saleor, HELD_EMAIL)
+    for query in (
+        """mutation ($id: ID!) { storeCreditAdjust(customerId: $id, amount: "40.00",
+           currency: "USD", reason: "e2e widget credit") { errors { message } } }""",
+        """mutation ($id: ID!) { customerCreditProfileUpdate(customerId: $id, currency: "USD",
+           onHold: true, onHoldReason: "Payment overdue") { errors { message } } }""",
+    ):
+        result = saleor.store_credit(query, {"id": held}, token=saleor.staff_token)
+        assert not list(result["data"].values())[0]["errors"], result
+    token = saleor.token(HELD_EMAIL, saleor.password)
+    checkout, _name, _total = saleor.ready_checkout(token, HELD_EMAIL, CHANNEL, quantity=1)
+    applied = saleor.store_credit(
+        """mutation ($id: ID!) { checkoutStoreCreditApply(checkoutId: $id, amount: "15.00") {
+           checkoutStoreCredit { applied { amount } } errors { code message } } }""",
+        {"id": checkout["id"]}, token=token,
+    )["data"]["checkoutStoreCreditApply"]
+    assert applied["errors"] == [], applied
+    completed = saleor.saleor(
+        """mutation ($id: ID) { checkoutComplete(id: $id) { order { id number status }
+           errors { code message } } }""", {"id": checkout["id"]}, token=token,
+    )["data"]["checkoutComplete"]
+    assert completed["errors"] == [] and completed["order"]["status"] == "UNCONFIRMED", completed
+    return completed["order"], Decimal(str(applied["checkoutStoreCredit"]["applied"]["amount"]))
+
+
+def _accounts(saleor, customer_id) -> dict:
+    data = saleor.store_credit(
+        """query ($id: ID!) { customerStoreCredit(customerId: $id) { storeCredit { accounts {
+           currency balance { amount } held { amount } available { amount } } } } }""",
+        {"id": customer_id}, token=saleor.staff_token,
+    )
+    return {a["currency"]: a for a in data["data"]["customerStoreCredit"]["storeCredit"]["accounts"]}
+
+
+def test_customer_and_order_widgets_show_credit_and_the_hold(page, saleor, shell_url, extensions):
+    assert extensions["widget/customer"]["targetName"] == "WIDGET"
+    assert extensions["widget/customer"]["mountName"] == "CUSTOMER_DETAILS_WIDGETS"
+    assert extensions["widget/order"]["mountName"] == "ORDER_DETAILS_WIDGETS"
+    order, reserved = _held_order_with_reserved_credit(saleor)
+    customer = _customer_id(saleor, HELD_EMAIL)
+    usd = _accounts(saleor, customer)["USD"]
+    assert Decimal(str(usd["held"]["amount"])) >= reserved
+
+    # the customer page's widget: visible as the page opens, no menu to open
+    widget = open_widget(page, saleor, shell_url, extensions["widget/customer"],
+                         id_name="customerId", id_value=customer, page_label=HELD_EMAIL)
+    widget.locator("[data-testid=customer-widget]").wait_for()
+    assert _amount(widget.locator("[data-testid=available-USD]").inner_text()) == Decimal(
+        str(usd["available"]["amount"]))
+    assert _amount(widget.locator("[data-testid=balance-USD]").inner_text()) == Decimal(
+        str(usd["balance"]["amount"]))
+    assert _amount(widget.locator("[data-testid=held-USD]").inner_text()) == Decimal(
+        str(usd["held"]["amount"]))
+    assert widget.locator("[data-testid=credit-status]").inner_text() == "ON HOLD"
+    assert widget.locator("[data-testid=on-hold-reason]").inner_text() == "Payment overdue"
+    assert f"#{order['number']}" in widget.locator("[data-testid=held-orders]").inner_text()
+    # the frame took the content's height (widgetResize, as the 3.23 Dashboard does)
+    page.wait_for_function("document.getElementById('widget').dataset.resized > 0")
+    _widget_shot(page, "10-customer-widget")
+
+    # the order page's widget
+    widget = open_widget(page, saleor, shell_url, extensions["widget/order"],
+                         id_name="orderId", id_value=order["id"],
+                         page_label=f"Order #{order['number']}")
+    widget.locator("[data-testid=order-widget]").wait_for()
+    assert widget.locator("[data-testid=hold-status]").inner_text() == "HELD"
+    assert _amount(widget.locator("[data-testid=reserved]").inner_text()) == reserved
+    assert _amount(widget.locator("[data-testid=paid]").inner_text()) == Decimal("0.00")
+    assert "on hold" in widget.locator("[data-testid=hold-reasons]").inner_text().lower()
+    _widget_shot(page, "11-order-widget-held")
+
+
+def test_widget_refuses_a_posted_token_that_is_not_saleors(page, saleor, shell_url, extensions):
+    forged = {**extensions["widget/customer"], "extensionToken": "forged"}
+    widget = open_widget(page, saleor, shell_url, forged, id_name="customerId",
+                         id_value=_customer_id(saleor, HELD_EMAIL))
+    error = widget.locator("[data-testid=widget-error]")
+    error.wait_for()
+    assert error.get_attribute("data-status") == "401"
+
+
+def test_saleor_downloads_the_brand_logo_as_at_installation(saleor):
+    # Saleor's own download and checks of `brand.logo.default` (what its installation
+    # runs in a Celery task: saleor/app/installation_utils.py fetch_icon_image), through
+    # its hardened HTTP client, from the running plugin
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{saleor.url}/plugins/global/saleor-store-credit/app/manifest",
+                                timeout=10) as response:
+        url = json.load(response)["brand"]["logo"]["default"]
+    assert url.startswith(saleor.url) and url.endswith("/logo.png")
+    out = saleor.shell(
+        "from saleor.app.installation_utils import fetch_icon_image\n"
+        f"f = fetch_icon_image({url!r})\n"
+        "from PIL import Image\n"
+        "im = Image.open(f)\n"
+        "print('LOGO', im.format, im.width, im.height)\n"
+    )
+    assert "LOGO PNG 256 256" in out, out
