@@ -54,6 +54,7 @@ def test_token_registration_accepts_saleors_post_only(store_credit_plugin, clien
         ("dashboard/style.css", "text/css"),
         ("storefront/", "text/html"),
         ("storefront/storefront.js", "text/javascript"),
+        ("storefront/messages.js", "text/javascript"),
     ],
 )
 def test_static_pages_are_served(store_credit_plugin, client, path, content_type):
