@@ -60,6 +60,11 @@ PERIODIC_TASKS = [
         "saleor_store_credit.tasks.deliver_due_webhooks_task",
         1,
     ),
+    (
+        "saleor_store_credit.resend_stuck_emails",
+        "saleor_store_credit.tasks.resend_stuck_emails_task",
+        5,
+    ),
 ]
 
 

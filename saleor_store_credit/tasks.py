@@ -150,3 +150,13 @@ def send_store_credit_email_task(self, delivery_id: int) -> str:
 
     with allow_writer():
         return send_delivery(delivery_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@app.task
+def resend_stuck_emails_task() -> dict:
+    """Send again e-mails whose Celery task was lost (broker outage, a worker gone
+    mid-send); see `notifications.resend_stuck_emails`."""
+    from .notifications import resend_stuck_emails
+
+    with allow_writer():
+        return resend_stuck_emails()
