@@ -137,10 +137,10 @@ def payment_terms_due_dates_task() -> dict:
     from .conf import load_settings
     from .credit.terms import process_due_dates
 
-    settings = load_settings()
-    if settings is None or not settings.credit_channels:
-        return {}
     with allow_writer():
+        settings = load_settings()
+        if settings is None or not settings.credit_channels:
+            return {}
         counts = process_due_dates()
     if any(counts.values()):
         logger.info("Payment terms: %s", counts)
@@ -153,11 +153,11 @@ def expire_on_account_authorizations_task() -> int:
     the hold lifetime or were deleted (checkout/on_account.py)."""
     from .conf import load_settings
 
-    if load_settings() is None:
-        return 0
     from .checkout.on_account import expire
 
     with allow_writer():
+        if load_settings() is None:
+            return 0
         return expire()
 
 
