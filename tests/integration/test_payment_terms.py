@@ -527,3 +527,63 @@ def test_order_terms_are_refused_to_staff_of_another_channel(
 
     assert seen["errors"][0]["extensions"]["exception"]["code"] == "PermissionDenied"
     assert listed["data"]["ordersOnTerms"] == []
+
+
+# --- the staff screens ---------------------------------------------------------------------
+
+
+NODE_LOADER = r"""
+const fs = require("fs");
+const noop = () => {};
+global.window = { addEventListener: noop, parent: { postMessage: noop } };
+global.document = { addEventListener: noop, getElementById: () => ({}) };
+global.location = { href: "http://shop/plugins/global/saleor-store-credit/dashboard/terms",
+  search: "", origin: "http://shop", pathname: "/plugins/global/saleor-store-credit/dashboard/terms" };
+for (const name of ["app.js", "terms.js"]) (0, eval)(fs.readFileSync(`${process.argv[1]}/${name}`, "utf8"));
+process.stdout.write(JSON.stringify(window.StoreCreditUI.documents));
+"""
+
+
+def test_the_terms_screens_ask_only_what_the_schema_has():
+    """Every GraphQL document of the Dashboard's terms screens (static/dashboard/
+    terms.js, loaded after app.js as the page loads them) validates against the API."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from graphql import parse, validate
+
+    from saleor_store_credit.graphql.schema import schema
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    static = Path(terms.__file__).resolve().parents[1] / "static" / "dashboard"
+    out = subprocess.run([node, "-e", NODE_LOADER, str(static)], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    documents = json.loads(out)
+
+    assert {"terms.order", "terms.invoices", "terms.pay", "terms.assign"} <= set(documents)
+    for name, document in documents.items():
+        assert validate(schema, parse(document)) == [], name
+    assert '<script src="terms.js"></script>' in (static / "index.html").read_text()
+
+
+def test_the_on_account_apps_manifest_passes_saleors_validation(store_credit_plugin, client,
+                                                               settings):
+    from saleor.app.manifest_validations import clean_manifest_data
+
+    settings.PUBLIC_URL = None
+    base = "/plugins/global/saleor-store-credit/app/on-account/"
+
+    manifest = client.get(base + "manifest").json()
+    clean_manifest_data(manifest)
+    registered = client.post(base + "register", {"auth_token": "x"})
+
+    assert manifest["id"] == ON_ACCOUNT and manifest["permissions"] == []
+    assert manifest["tokenTargetUrl"] == f"http://testserver{base}register"
+    assert registered.json() == {"success": True}
+    assert client.get(base + "nothing").status_code == 404
+    screen = client.get("/plugins/global/saleor-store-credit/dashboard/terms.js")
+    assert screen.status_code == 200 and screen["Content-Type"].startswith("text/javascript")
