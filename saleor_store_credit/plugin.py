@@ -303,13 +303,13 @@ class StoreCreditPlugin(BasePlugin):
     def preprocess_order_creation(self, checkout_info, lines, previous_value):
         from . import checkout as store_credit
 
-        if self.settings.on_account_channels:
-            from .checkout import on_account
+        from .checkout import on_account
 
-            # before store credit's gate: store credit first, the rest on account
-            on_account.prepare_completion(checkout_info, not_fully_paid=_not_fully_paid(
-                "The payment on account on this checkout changed; review the payment "
-                "and try again."))
+        # before store credit's gate: store credit first, the rest on account (also
+        # after pay on account was switched off: authorizations made before still count)
+        on_account.prepare_completion(checkout_info, not_fully_paid=_not_fully_paid(
+            "The payment on account on this checkout changed; review the payment "
+            "and try again."))
         store_credit.prepare_completion(
             checkout_info, not_fully_paid=_not_fully_paid(
                 "The store credit on this checkout changed; review the payment and "
@@ -342,24 +342,22 @@ class StoreCreditPlugin(BasePlugin):
 
             holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=False)
         store_credit.release_for_cancelled_order(order)
-        if self.settings.on_account_channels:
-            from .checkout import on_account
+        from .checkout import on_account
 
-            on_account.release_for_cancelled_order(order)
+        on_account.release_for_cancelled_order(order)
         return previous_value
 
     # --- credit management (saleor_store_credit.credit) ---------------------------
 
     def order_created(self, order, previous_value, **_kwargs):
+        from .checkout import on_account
+
+        on_account.attach_to_order(order)
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):
             from .credit import holds, terms
 
-            if self.settings.on_account_channels:
-                from .checkout import on_account
-
-                on_account.attach_to_order(order)
             terms.on_order_created(order, self.settings)
             holds.on_order_created(order, self.settings, plugins_manager)
         return previous_value
@@ -375,10 +373,9 @@ class StoreCreditPlugin(BasePlugin):
         from . import checkout as store_credit
 
         store_credit.follow_order(order, plugins_manager())
-        if self.settings.on_account_channels:
-            from .checkout import on_account
+        from .checkout import on_account
 
-            on_account.follow_order(order, plugins_manager())
+        on_account.follow_order(order, plugins_manager())
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):

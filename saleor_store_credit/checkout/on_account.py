@@ -438,7 +438,10 @@ def prepare_completion(checkout_info, *, not_fully_paid) -> None:
 
 def attach_to_order(order) -> int:
     """The order now carries the checkout's on-account transactions (Saleor moved
-    them): the authorizations are the order's (no more lapsing) and can be charged."""
+    them): the authorizations are the order's (no more lapsing) and can be charged.
+    No query for an order with nothing authorized."""
+    if not getattr(order, "total_authorized_amount", None):
+        return 0
     tokens = TransactionItem.objects.filter(
         order_id=order.pk, app_identifier=ON_ACCOUNT_ID).values("token")
     attached = OnAccountPayment.objects.filter(
@@ -552,6 +555,8 @@ def charge_requested(item: TransactionItem, request_event) -> None:
 def cancel_requested(item: TransactionItem, request_event) -> None:
     """A cancel request (part of the authorization no longer owed: a credit note)."""
     with transaction.atomic():
+        if item.checkout_id:
+            checkout_qs_select_for_update().filter(pk=item.checkout_id).first()
         item = TransactionItem.objects.select_for_update(of=("self",)).get(pk=item.pk)
         payment = _payments([item], lock=True).get(item.token)
         amount = request_event.amount_value
@@ -657,10 +662,15 @@ def expire(now=None, *, limit: int = 500) -> int:
     for pk in list(due.values_list("pk", flat=True)[:limit]):
         with transaction.atomic():
             payment = OnAccountPayment.objects.filter(pk=pk).first()
-            item = TransactionItem.objects.select_for_update(of=("self",)).filter(
-                token=payment.transaction_token).first() if payment else None
-            if item is None:
+            seen = TransactionItem.objects.filter(token=payment.transaction_token).values(
+                "checkout_id").first() if payment else None
+            if seen is None:
                 continue
+            if seen["checkout_id"]:
+                # Saleor's lock order: the checkout, then its transactions
+                checkout_qs_select_for_update().filter(pk=seen["checkout_id"]).first()
+            item = TransactionItem.objects.select_for_update(of=("self",)).get(
+                token=payment.transaction_token)
             payment = OnAccountPayment.objects.select_for_update().get(pk=pk)
             if payment.open_amount <= 0 or payment.order_id:
                 continue

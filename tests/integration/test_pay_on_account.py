@@ -372,6 +372,29 @@ def test_no_credit_account_in_the_checkouts_currency_is_refused(
     assert CreditAudit.objects.filter(kind="on_account_refused").count() == 1
 
 
+def test_pay_on_account_is_offered_only_in_its_channels(
+    new_checkout, sc_client, customer_user, total, store_credit_plugin,
+):
+    from saleor.plugins.models import PluginConfiguration
+
+    give_limit(customer_user, total * 3)
+    checkout = new_checkout()
+    config = PluginConfiguration.objects.get(pk=store_credit_plugin.pk)
+    config.configuration = [
+        {**item, "value": "other-channel"} if item["name"] == conf.ON_ACCOUNT_CHANNELS else item
+        for item in config.configuration]
+    config.save()
+    shopper = sc_client(user=customer_user)
+
+    status = shopper.query(STATUS, {"id": gid("Checkout", checkout.pk)})["data"]
+    result = shopper.query(AUTHORIZE, {"id": gid("Checkout", checkout.pk)})["data"][
+        "checkoutPayOnAccountAuthorize"]
+
+    assert status["checkoutPayOnAccount"] is None
+    assert result["errors"][0]["code"] == "CHANNEL_NOT_ENABLED"
+    assert not OnAccountPayment.objects.exists()
+
+
 @pytest.mark.parametrize("amount", ["abc", "-1", "0.001", "NaN", "99999999"])
 def test_bad_amounts_are_refused_and_nothing_is_authorized(
     new_checkout, sc_client, customer_user, total, amount,
