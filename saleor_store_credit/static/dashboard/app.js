@@ -4,7 +4,7 @@
 (() => {
   // ------------------------------------------------------------------ constants and GraphQL documents
   const RULE_TYPES = ["LIMIT_EXCEEDED", "LIMIT_USED_PERCENT", "OVERDUE_AMOUNT", "ORDER_VALUE", "LIMIT_EXPIRED",
-    "ACCOUNT_ON_HOLD", "PAYMENT_METHOD"];
+    "ACCOUNT_ON_HOLD", "PAYMENT_METHOD", "DAYS_OVERDUE"];
   const RULE_ACTIONS = ["WARN", "HOLD", "BLOCK"];
   const RULE_SCOPES = ["ALL", "GROUP", "CUSTOMER"];
   const HOLD_STATUSES = ["HELD", "RELEASE_REQUESTED", "RELEASED", "REJECTED", "CONFIRMED_OUTSIDE", "CANCELLED_OUTSIDE"];
