@@ -1,6 +1,8 @@
 """Pay on account on the plugin endpoint, for the checkout's own logged-in customer
 (the same service as Saleor's `transactionInitialize` path: checkout/on_account.py)."""
 
+from datetime import date
+
 import graphene
 from graphene import relay
 
@@ -54,7 +56,7 @@ def checkout_pay_on_account(checkout, user, manager) -> CheckoutPayOnAccount:
                         if items else None),
         terms=None if terms is None else PayOnAccountTerms(
             name=terms["name"], description=terms["description"],
-            due_date=terms["dueDate"]),
+            due_date=date.fromisoformat(terms["dueDate"]) if terms["dueDate"] else None),
     )
 
 

@@ -344,6 +344,29 @@ def test_the_periodic_pass_sets_a_fulfilment_due_date_the_hook_missed(place, sta
     assert OrderTerms.objects.get(order_id=order.pk).due_date == timezone.localdate()
 
 
+def test_the_shopper_sees_the_terms_and_due_date_before_paying_on_account(
+    store_credit_plugin, channel, staff, sc_client, customer_user, channel_USD, total,
+    checkout_ready_to_complete, checkout_delivery, user_api_client,
+):
+    net30 = save_terms(staff, name="Net 30", days=30)
+    assign(staff, net30["id"], channel=channel_USD.slug)
+    give_limit(customer_user, total * 3)
+    checkout = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
+
+    seen = sc_client(user=customer_user).query(
+        """query ($id: ID!) { checkoutPayOnAccount(checkoutId: $id) {
+             terms { name description dueDate } } }""",
+        {"id": gid("Checkout", checkout.pk)})["data"]["checkoutPayOnAccount"]
+    listed = {c["id"]: c["data"] for c in data(user_api_client.post_graphql(
+        "mutation ($id: ID!) { paymentGatewayInitialize(id: $id) { gatewayConfigs { id data } } }",
+        {"id": gid("Checkout", checkout.pk)}))["paymentGatewayInitialize"]["gatewayConfigs"]}
+
+    due = (timezone.localdate() + timedelta(days=30)).isoformat()
+    assert seen["terms"] == {"name": "Net 30", "description": "30 days after the order date",
+                             "dueDate": due}
+    assert listed[ON_ACCOUNT]["terms"]["dueDate"] == due
+
+
 # --- overdue for the blocking rules ---------------------------------------------------------
 
 
