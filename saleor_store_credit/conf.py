@@ -27,6 +27,7 @@ GIFT_CARD_ATTEMPTS_OVERALL = "gift_card_redeem_attempts_overall_per_hour"
 CREDIT_CHANNELS = "credit_management_channels"
 CREDIT_FOUR_EYES = "credit_four_eyes_approval"
 CREDIT_FORBID_DIRECT_EDITS = "credit_forbid_direct_limit_edits"
+ON_ACCOUNT_CHANNELS = "pay_on_account_channels"
 # E-mails the plugin sends itself (saleor_store_credit/notifications).
 NOTIFY_PAYOUTS = "notify_payout_status"
 NOTIFY_ORDER_HOLDS = "notify_order_holds"
@@ -160,6 +161,9 @@ class StoreCreditSettings:
     credit_channels: tuple[str, ...] = ()
     credit_four_eyes: bool = False
     credit_forbid_direct_edits: bool = False
+    # "Pay on account" at checkout: channel slugs, ("*",) for all, () for off; only
+    # where credit management applies too.
+    on_account_channels: tuple[str, ...] = ()
     notify_payouts: bool = True
     notify_order_holds: bool = True
     email: "EmailSettings" = field(default_factory=lambda: EmailSettings())
@@ -171,6 +175,11 @@ class StoreCreditSettings:
     def credit_checks_in(self, channel_slug: str | None) -> bool:
         """Whether credit limits and blocking rules apply to orders in this channel."""
         return "*" in self.credit_channels or channel_slug in self.credit_channels
+
+    def on_account_in(self, channel_slug: str | None) -> bool:
+        """Whether customers with a credit limit may pay on account in this channel."""
+        listed = "*" in self.on_account_channels or channel_slug in self.on_account_channels
+        return listed and self.credit_checks_in(channel_slug)
 
     @classmethod
     def from_configuration(cls, configuration: list[dict]) -> "StoreCreditSettings":
@@ -227,6 +236,7 @@ class StoreCreditSettings:
             credit_channels=tuple(_lines(values.get(CREDIT_CHANNELS))),
             credit_four_eyes=_bool(values.get(CREDIT_FOUR_EYES, False)),
             credit_forbid_direct_edits=_bool(values.get(CREDIT_FORBID_DIRECT_EDITS, False)),
+            on_account_channels=tuple(_lines(values.get(ON_ACCOUNT_CHANNELS))),
             notify_payouts=_bool(values.get(NOTIFY_PAYOUTS, True)),
             notify_order_holds=_bool(values.get(NOTIFY_ORDER_HOLDS, True)),
             email=EmailSettings.parse(values),

@@ -56,6 +56,16 @@ PERIODIC_TASKS = [
         60,
     ),
     (
+        "saleor_store_credit.payment_terms_due_dates",
+        "saleor_store_credit.tasks.payment_terms_due_dates_task",
+        60,
+    ),
+    (
+        "saleor_store_credit.expire_on_account_authorizations",
+        "saleor_store_credit.tasks.expire_on_account_authorizations_task",
+        5,
+    ),
+    (
         "saleor_store_credit.deliver_due_webhooks",
         "saleor_store_credit.tasks.deliver_due_webhooks_task",
         1,

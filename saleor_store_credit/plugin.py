@@ -73,6 +73,7 @@ class StoreCreditPlugin(BasePlugin):
         {"name": conf.CREDIT_CHANNELS, "value": ""},
         {"name": conf.CREDIT_FOUR_EYES, "value": False},
         {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
+        {"name": conf.ON_ACCOUNT_CHANNELS, "value": ""},
         # the plugin's own e-mails (saleor_store_credit/notifications)
         {"name": conf.NOTIFY_PAYOUTS, "value": True},
         {"name": conf.NOTIFY_ORDER_HOLDS, "value": True},
@@ -193,6 +194,13 @@ class StoreCreditPlugin(BasePlugin):
             "label": "Forbid direct credit limit edits",
             "help_text": "Limits change only through the adjustment journal.",
         },
+        conf.ON_ACCOUNT_CHANNELS: {
+            "type": _S.STRING,
+            "label": "Pay on account channels",
+            "help_text": "Channel slugs, comma-separated, where logged-in customers with "
+            "a credit limit may pay on account (gateway saleor-store-credit.on-account); "
+            "* for every channel; empty: off. Only in credit management channels.",
+        },
         conf.NOTIFY_PAYOUTS: {
             "type": _S.BOOLEAN,
             "label": "E-mail customers when a payout is paid or failed",
@@ -295,6 +303,13 @@ class StoreCreditPlugin(BasePlugin):
     def preprocess_order_creation(self, checkout_info, lines, previous_value):
         from . import checkout as store_credit
 
+        from .checkout import on_account
+
+        # before store credit's gate: store credit first, the rest on account (also
+        # after pay on account was switched off: authorizations made before still count)
+        on_account.prepare_completion(checkout_info, not_fully_paid=_not_fully_paid(
+            "The payment on account on this checkout changed; review the payment "
+            "and try again."))
         store_credit.prepare_completion(
             checkout_info, not_fully_paid=_not_fully_paid(
                 "The store credit on this checkout changed; review the payment and "
@@ -327,23 +342,40 @@ class StoreCreditPlugin(BasePlugin):
 
             holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=False)
         store_credit.release_for_cancelled_order(order)
+        from .checkout import on_account
+
+        on_account.release_for_cancelled_order(order)
         return previous_value
 
     # --- credit management (saleor_store_credit.credit) ---------------------------
 
     def order_created(self, order, previous_value, **_kwargs):
+        from .checkout import on_account
+
+        on_account.attach_to_order(order)
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):
-            from .credit import holds
+            from .credit import holds, terms
 
+            terms.on_order_created(order, self.settings)
             holds.on_order_created(order, self.settings, plugins_manager)
+        return previous_value
+
+    def order_fulfilled(self, order, previous_value, **_kwargs):
+        if self.settings.credit_channels:
+            from .credit import terms
+
+            terms.on_order_fulfilled(order)
         return previous_value
 
     def order_updated(self, order, previous_value, **_kwargs):
         from . import checkout as store_credit
 
         store_credit.follow_order(order, plugins_manager())
+        from .checkout import on_account
+
+        on_account.follow_order(order, plugins_manager())
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):
@@ -357,6 +389,10 @@ class StoreCreditPlugin(BasePlugin):
 
         if transaction_data.transaction.app_identifier == store_credit.GATEWAY_ID:
             store_credit.cancel_item(transaction_data.transaction, transaction_data.event)
+        elif transaction_data.transaction.app_identifier == store_credit.ON_ACCOUNT_ID:
+            from .checkout import on_account
+
+            on_account.cancel_requested(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def transaction_refund_requested(self, transaction_data, previous_value):
@@ -364,6 +400,10 @@ class StoreCreditPlugin(BasePlugin):
 
         if transaction_data.transaction.app_identifier == store_credit.GATEWAY_ID:
             store_credit.refund_item(transaction_data.transaction, transaction_data.event)
+        elif transaction_data.transaction.app_identifier == store_credit.ON_ACCOUNT_ID:
+            from .checkout import on_account
+
+            on_account.refund_requested(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def transaction_charge_requested(self, transaction_data, previous_value):
@@ -373,6 +413,10 @@ class StoreCreditPlugin(BasePlugin):
             store_credit.charge_requested(
                 transaction_data.transaction, transaction_data.event
             )
+        elif transaction_data.transaction.app_identifier == store_credit.ON_ACCOUNT_ID:
+            from .checkout import on_account
+
+            on_account.charge_requested(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def payment_gateway_initialize_session(
@@ -380,18 +424,32 @@ class StoreCreditPlugin(BasePlugin):
     ):
         from .checkout.gateway import advertise_gateway
 
-        return advertise_gateway(
+        gateways = advertise_gateway(
             previous_value, payment_gateways, source_object, self.settings, self.requestor,
             plugins_manager(),
         )
+        if self.settings.on_account_channels:
+            from .checkout.on_account_gateway import advertise
+
+            gateways = advertise(gateways, payment_gateways, source_object, self.settings,
+                                 self.requestor, plugins_manager())
+        return gateways
 
     def transaction_initialize_session(self, transaction_session_data, previous_value):
         """Store credit through Saleor's own `transactionInitialize` (checkout/native.py).
         Runs after WebhookPlugin, whose "no webhook" answer for the companion App it
         replaces; other gateways' results pass through."""
-        from .checkout import GATEWAY_ID
+        from .checkout import GATEWAY_ID, ON_ACCOUNT_ID
 
-        if transaction_session_data.payment_gateway_data.app_identifier != GATEWAY_ID:
+        gateway = transaction_session_data.payment_gateway_data.app_identifier
+        if gateway == ON_ACCOUNT_ID:
+            from .checkout.on_account_gateway import initialize_session as on_account
+
+            return on_account(
+                transaction_session_data, settings=self.settings, requestor=self.requestor,
+                manager=plugins_manager(),
+            )
+        if gateway != GATEWAY_ID:
             return previous_value
         from .checkout.native import initialize_session
 

@@ -149,6 +149,7 @@ def anonymise_user(user) -> None:
         LimitAdjustment,
         OrderHold,
     )
+    from .credit.terms_models import OnAccountEntry
 
     pk = user.pk
     placeholder = deleted_user_label(pk)
@@ -168,7 +169,8 @@ def anonymise_user(user) -> None:
         if not user.is_staff:  # a customer only ever acts on their own accounts
             entries = entries.filter(account_id__in=account_ids)
         entries.update(actor_label=placeholder)
-        for model in (CreditMemo, ReimbursementRun, LimitAdjustment, CreditAudit):
+        for model in (CreditMemo, ReimbursementRun, LimitAdjustment, CreditAudit,
+                      OnAccountEntry):
             model.objects.filter(as_actor).update(actor_label=placeholder)
         actor_keys = [f"{ActorType.STAFF}:{pk}", f"{ActorType.CUSTOMER}:{pk}"]
         OrderHold.objects.filter(requested_by__in=actor_keys).update(
@@ -199,6 +201,7 @@ def anonymise_user(user) -> None:
             (ReimbursementRun.objects.all(), ["filters", "actor_label"]),
             (CreditAudit.objects.all(), ["message", "data", "actor_label"]),
             (LimitAdjustment.objects.all(), ["reason", "actor_label"]),
+            (OnAccountEntry.objects.all(), ["reference", "note", "actor_label"]),
             (OrderHold.objects.all(),
              ["reasons", "resolution_reason", "requested_by_label", "resolved_by_label"]),
             (CreditGroup.objects.all(), ["name", "description"]),

@@ -21,6 +21,10 @@ from .money import quantum
 
 GATEWAY_ID = "saleor-store-credit"
 PAYMENT_METHOD_NAME = "Store credit"
+# "Pay on account" (checkout/on_account.py): a second gateway, the identifier of the
+# second companion App (ui.py, `/app/on-account/manifest`).
+ON_ACCOUNT_ID = "saleor-store-credit.on-account"
+ON_ACCOUNT_NAME = "Pay on account"
 
 CANCEL = TransactionAction.CANCEL.upper()
 CHARGE = TransactionAction.CHARGE.upper()

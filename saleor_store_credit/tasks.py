@@ -130,6 +130,37 @@ def end_temporary_limits_task() -> int:
         return end_temporary_limits()
 
 
+@app.task
+def payment_terms_due_dates_task() -> dict:
+    """Due dates of orders on payment terms: `store_credit.order_due` and
+    `store_credit.order_overdue`, each once per order (credit/terms.py)."""
+    from .conf import load_settings
+    from .credit.terms import process_due_dates
+
+    with allow_writer():
+        settings = load_settings()
+        if settings is None or not settings.credit_channels:
+            return {}
+        counts = process_due_dates()
+    if any(counts.values()):
+        logger.info("Payment terms: %s", counts)
+    return counts
+
+
+@app.task
+def expire_on_account_authorizations_task() -> int:
+    """Release pay-on-account authorizations of checkouts that were not completed in
+    the hold lifetime or were deleted (checkout/on_account.py)."""
+    from .conf import load_settings
+
+    from .checkout.on_account import expire
+
+    with allow_writer():
+        if load_settings() is None:
+            return 0
+        return expire()
+
+
 EMAIL_MAX_RETRIES = 8
 
 

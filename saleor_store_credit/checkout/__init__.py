@@ -9,7 +9,7 @@ checkout or order (`sweeper`). `gateway` lists store credit in Saleor's
 `paymentGatewayInitialize`.
 """
 
-from ..saleor_tx import GATEWAY_ID, PAYMENT_METHOD_NAME
+from ..saleor_tx import GATEWAY_ID, ON_ACCOUNT_ID, PAYMENT_METHOD_NAME
 from .apply import (
     applied_hold,
     apply_to_checkout,
@@ -31,6 +31,7 @@ from .sweeper import release_abandoned_holds
 
 __all__ = [
     "GATEWAY_ID",
+    "ON_ACCOUNT_ID",
     "PAYMENT_METHOD_NAME",
     "applied_hold",
     "apply_to_checkout",

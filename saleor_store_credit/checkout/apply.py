@@ -82,7 +82,9 @@ def payment_annotations(outer="pk") -> dict:
     - `sc_gift_cards`: the balance of its active gift cards
       (Checkout.get_total_gift_cards_balance);
     - `sc_transactions`: how many transactions it has (Saleor's
-      TRANSACTION_ITEMS_LIMIT)."""
+      TRANSACTION_ITEMS_LIMIT);
+    - `sc_on_account`: what its pay-on-account authorization covers (part of
+      `sc_others`; store credit comes first, pay on account takes the rest)."""
     transactions = TransactionItem.objects.filter(checkout_id=OuterRef(outer))
     others = transactions.exclude(app_identifier=tx.GATEWAY_ID)
     cards = GiftCard.objects.active(date=timezone.now().date()).filter(
@@ -91,6 +93,8 @@ def payment_annotations(outer="pk") -> dict:
         "sc_others": scalar(others, "SUM", _COVERED, default=0),
         "sc_gift_cards": scalar(cards, "SUM", F("current_balance_amount"), default=0),
         "sc_transactions": scalar(transactions, "COUNT", F("pk"), IntegerField()),
+        "sc_on_account": scalar(transactions.filter(app_identifier=tx.ON_ACCOUNT_ID), "SUM",
+                                _COVERED, default=0),
     }
 
 
@@ -209,7 +213,10 @@ def _left_for_store_credit(checkout, manager) -> Decimal:
         total = max(checkout.total_gross_amount - checkout.sc_gift_cards, _ZERO)
     else:
         total = checkout_total(checkout, manager)
-    return max(total - checkout.sc_others, _ZERO).quantize(quantum(checkout.currency))
+    # store credit first: a pay-on-account authorization gives way to it (it is
+    # trimmed to the rest when the checkout completes, checkout/on_account.py)
+    others = checkout.sc_others - checkout.sc_on_account
+    return max(total - others, _ZERO).quantize(quantum(checkout.currency))
 
 
 def apply_to_checkout(
@@ -331,7 +338,11 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
     item = _our_item(checkout.pk, lock=False)
     if item is None:
         return hold
-    needed = left_to_pay(checkout, manager, excluding=item.pk)
+    # pay on account gives way to store credit (it is trimmed to the rest at completion)
+    others = coverage(checkout.payment_transactions.exclude(
+        app_identifier=tx.ON_ACCOUNT_ID), excluding=item.pk)
+    needed = max(checkout_total(checkout, manager) - others, _ZERO).quantize(
+        quantum(checkout.currency))
     with transaction.atomic():
         locked = checkout_qs_select_for_update().filter(pk=checkout.pk).first()
         item = _our_item(checkout.pk, lock=True)

@@ -180,6 +180,7 @@ class RuleType(models.TextChoices):
     LIMIT_EXPIRED = "limit_expired", "Credit limit expired"
     ACCOUNT_ON_HOLD = "account_on_hold", "Account on hold"
     PAYMENT_METHOD = "payment_method", "Payment method"
+    DAYS_OVERDUE = "days_overdue", "Days overdue"
 
 
 class RuleAction(models.TextChoices):
@@ -317,6 +318,14 @@ class AuditKind(models.TextChoices):
     PROFILE_CHANGED = "profile_changed", "Customer credit profile changed"
     GROUP_CHANGED = "group_changed", "Credit group changed"
     RULE_CHANGED = "rule_changed", "Blocking rule changed"
+    TERMS_CHANGED = "terms_changed", "Payment terms changed"
+    ORDER_TERMS = "order_terms", "Order placed on payment terms"
+    ORDER_DUE = "order_due", "Order due"
+    ORDER_OVERDUE = "order_overdue", "Order overdue"
+    ON_ACCOUNT_AUTHORIZED = "on_account_authorized", "Pay on account authorized"
+    ON_ACCOUNT_REFUSED = "on_account_refused", "Pay on account refused"
+    INVOICE_PAYMENT = "invoice_payment", "Invoice payment recorded"
+    ON_ACCOUNT_CHANGED = "on_account_changed", "Pay on account refunded or cancelled"
 
 
 class CreditAudit(ActorFields):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from ..errors import InvalidAmount, StoreCreditError, StoreCreditErrorCode
 from ..money import normalize_currency, parse_amount_or_zero, quantum, read_decimal
 from . import exposure as exp
+from . import terms
 from .limits import limit_in_force
 from .models import BlockingRule, RuleAction, RuleScope, RuleType
 
@@ -32,6 +33,7 @@ CUSTOMER_TEXT = {
     RuleType.LIMIT_EXPIRED: "your credit limit has expired",
     RuleType.ACCOUNT_ON_HOLD: "your account is on hold",
     RuleType.PAYMENT_METHOD: "this payment method is not available to your account",
+    RuleType.DAYS_OVERDUE: "your account has overdue unpaid orders",
 }
 
 
@@ -136,6 +138,7 @@ class Figures:
             + exp.reservations_exposure(
                 user_ids, s.currency, excluding_checkout=s.checkout_token, now=s.now
             )
+            + exp.on_account_checkouts_exposure(user_ids, s.currency)
             + s.pending_unpaid
         )
 
@@ -232,13 +235,30 @@ def _check(rule: BlockingRule, s: Subject, f: Figures) -> Reason | None:
                 )
     elif kind == RuleType.OVERDUE_AMOUNT:
         if s.user_id is not None:
-            cutoff = (s.now or timezone.now()) - timedelta(days=rule.days or 0)
-            overdue = exp.orders_exposure([s.user_id], cur, created_before=cutoff)
+            # orders on payment terms: unpaid past their due date; others (the
+            # fallback): unpaid and older than `days` (credit/terms.py)
+            now = s.now or timezone.now()
+            overdue = terms.overdue_amount(
+                [s.user_id], cur, today=timezone.localdate(now),
+                created_before=now - timedelta(days=rule.days or 0))
             if overdue > rule.threshold:
                 return reason(
-                    f"Overdue amount {_money(overdue, cur)} (unpaid orders older than "
-                    f"{rule.days} days) over {_money(rule.threshold, cur)}.",
+                    f"Overdue amount {_money(overdue, cur)} (unpaid past the due date, "
+                    f"or older than {rule.days} days without payment terms) over "
+                    f"{_money(rule.threshold, cur)}.",
                     overdue=overdue, days=rule.days, threshold=rule.threshold,
+                )
+    elif kind == RuleType.DAYS_OVERDUE:
+        if s.user_id is not None:
+            oldest = terms.most_days_overdue(
+                [s.user_id], cur, today=timezone.localdate(s.now or timezone.now()))
+            if oldest is not None and oldest.days > (rule.days or 0):
+                return reason(
+                    f"Order {oldest.order_number} is {oldest.days} days overdue "
+                    f"(due {oldest.due_date.isoformat()}, {_money(oldest.owed, cur)} "
+                    f"unpaid; allowed: {rule.days} days).",
+                    days_overdue=oldest.days, days=rule.days, order_number=oldest.order_number,
+                    due_date=oldest.due_date.isoformat(), owed=oldest.owed,
                 )
     elif kind == RuleType.ORDER_VALUE:
         if s.order_total > rule.threshold:
@@ -324,7 +344,7 @@ def clean_rule_input(data: dict) -> dict:
                                    field="threshold")
     else:
         threshold = None
-    if rule_type == RuleType.OVERDUE_AMOUNT:
+    if rule_type in (RuleType.OVERDUE_AMOUNT, RuleType.DAYS_OVERDUE):
         if days is None or days < 0:
             raise StoreCreditError("An overdue rule needs days (0 or more).", field="days",
                                    code=StoreCreditErrorCode.REQUIRED)

@@ -15,7 +15,8 @@ MANAGE_ORDERS (Saleor's `orderConfirm` and `orderCancel`, which also charge or r
 gift cards), reconciliation and webhooks with MANAGE_SETTINGS.
 
 Operations not listed belong to the caller's own data and need no permission: `me`,
-`checkoutStoreCredit`, `checkoutStoreCreditApply`/`Remove` (the checkout's owner) and
+`checkoutStoreCredit`, `checkoutStoreCreditApply`/`Remove`, `checkoutPayOnAccount`,
+`checkoutPayOnAccountAuthorize`/`Remove` (the checkout's owner) and
 `giftCardRedeemToStoreCredit` without `customerId` (the logged-in customer).
 """
 
@@ -76,6 +77,17 @@ MATRIX = {
     "creditAuditEvents(orderId)": ("held orders", (MANAGE_ORDERS,)),
     "orderCreditHoldRelease": ("held orders", (MANAGE_ORDERS,)),
     "orderCreditHoldReject": ("held orders", (MANAGE_ORDERS,)),
+    # payment terms (credit management: MANAGE_USERS)
+    "paymentTerms": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsAssignments": ("payment terms", (MANAGE_USERS,)),
+    "customerPaymentTerms": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsSave": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsDelete": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsAssign": ("payment terms", (MANAGE_USERS,)),
+    # orders on terms and pay-on-account invoices (order-scoped: channel access too)
+    "orderPaymentTerms": ("invoices", (MANAGE_ORDERS,)),
+    "ordersOnTerms": ("invoices", (MANAGE_ORDERS,)),
+    "orderInvoicePaymentRecord": ("invoices", (MANAGE_ORDERS, HANDLE_PAYMENTS)),
     # reports
     "storeCreditLiabilityReport": ("reports", (HANDLE_PAYMENTS,)),
     "storeCreditLedgerChecks": ("reports", (MANAGE_SETTINGS,)),

@@ -440,6 +440,7 @@ NO_ID = {
     "CreditLimitAdjustment": gid("CreditLimitAdjustment", 0),
     "CreditBlockingRule": gid("CreditBlockingRule", 0),
     "StoreCreditWebhookDelivery": gid("StoreCreditWebhookDelivery", 0),
+    "PaymentTerms": gid("PaymentTerms", 0),
 }
 _CUSTOMER = "$c: ID!"
 # operation -> (GraphQL document, the payload's field); `$c` is the customer's ID
@@ -516,6 +517,26 @@ CALLS = {
     "orderCreditHoldReject": (
         f"mutation {{ orderCreditHoldReject(id: \"{NO_ID['OrderCreditHold']}\", "
         "reason: \"no\") { errors { code } } }"),
+    "paymentTerms": "query { paymentTerms { id } }",
+    "paymentTermsAssignments": "query { paymentTermsAssignments { id } }",
+    "customerPaymentTerms": (
+        f"query ({_CUSTOMER}) {{ customerPaymentTerms(customerId: $c, channel: \"main\") "
+        "{ source } }"),
+    "paymentTermsSave": (
+        "mutation { paymentTermsSave(input: {name: \"Net 30\", days: 30}) "
+        "{ errors { code } } }"),
+    "paymentTermsDelete": (
+        f"mutation {{ paymentTermsDelete(id: \"{NO_ID['PaymentTerms']}\") "
+        "{ errors { code } } }"),
+    "paymentTermsAssign": (
+        f"mutation ({_CUSTOMER}) {{ paymentTermsAssign(customerId: $c) "
+        "{ errors { code } } }"),
+    "orderPaymentTerms": (
+        f"query {{ orderPaymentTerms(orderId: \"{NO_ID['Order']}\") {{ status }} }}"),
+    "ordersOnTerms": "query { ordersOnTerms { status } }",
+    "orderInvoicePaymentRecord": (
+        f"mutation {{ orderInvoicePaymentRecord(orderId: \"{NO_ID['Order']}\", "
+        "amount: \"1\") { errors { code } } }"),
     "storeCreditLiabilityReport": (
         "query { storeCreditLiabilityReport(start: \"2026-01-01T00:00:00+00:00\", "
         "end: \"2026-12-31T00:00:00+00:00\") { csv } }"),
@@ -559,7 +580,8 @@ def test_every_operation_of_the_schema_is_in_the_matrix():
     from saleor_store_credit.graphql.schema import schema
 
     owner_only = {"me", "checkoutStoreCredit", "checkoutStoreCreditApply",
-                  "checkoutStoreCreditRemove"}
+                  "checkoutStoreCreditRemove", "checkoutPayOnAccount",
+                  "checkoutPayOnAccountAuthorize", "checkoutPayOnAccountRemove"}
     fields = set(schema.get_query_type().fields) | set(schema.get_mutation_type().fields)
     listed = {name.split("(")[0] for name in _matrix()} | owner_only
     assert fields == listed

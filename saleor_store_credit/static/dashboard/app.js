@@ -4,7 +4,7 @@
 (() => {
   // ------------------------------------------------------------------ constants and GraphQL documents
   const RULE_TYPES = ["LIMIT_EXCEEDED", "LIMIT_USED_PERCENT", "OVERDUE_AMOUNT", "ORDER_VALUE", "LIMIT_EXPIRED",
-    "ACCOUNT_ON_HOLD", "PAYMENT_METHOD"];
+    "ACCOUNT_ON_HOLD", "PAYMENT_METHOD", "DAYS_OVERDUE"];
   const RULE_ACTIONS = ["WARN", "HOLD", "BLOCK"];
   const RULE_SCOPES = ["ALL", "GROUP", "CUSTOMER"];
   const HOLD_STATUSES = ["HELD", "RELEASE_REQUESTED", "RELEASED", "REJECTED", "CONFIRMED_OUTSIDE", "CANCELLED_OUTSIDE"];
@@ -225,6 +225,8 @@
   });
   window.addEventListener("popstate", () => { if (state.token) render(); });
 
+  // more screens (terms.js): sections appended to the customer and order views
+  const SECTIONS = { customer: [], order: [] };
   const VIEWS = { customer: viewCustomer, order: viewOrder, holds: viewHolds, credit: viewCredit,
     reimbursement: viewReimbursement, webhooks: viewWebhooks };
   function render() {
@@ -305,6 +307,7 @@
     main.append(title, accMsg, accounts, h("div", { class: "grid2" }, adjust, credit.el), card("History", hist, actions(more)));
     reloadAccount();
     credit.load();
+    SECTIONS.customer.forEach((add) => add(main, id));
   }
 
   function customerCreditSection(id, currencyInput) {
@@ -435,6 +438,7 @@
     }
     loadOrder();
     loadHold();
+    SECTIONS.order.forEach((add) => add(main, id));
   }
 
   // ------------------------------------------------------------------ C. held orders
@@ -705,4 +709,16 @@
     onSubmit(filters, msg, load);
     act(msg, null, load);
   }
+
+  // ------------------------------------------------------------------ extension point for the other screen files
+  // terms.js (payment terms, invoices) registers its view and sections here before the first render.
+  window.StoreCreditUI = Object.freeze({
+    h, api, mutate, msgBox, setMsg, success, act, onSubmit, card, table, tr, fill, dl, field, input, select, check,
+    submit, button, btn, row, actions, badge, muted, money, fixed, when, gidLabel, navLink, param, randomKey, mut,
+    MONEY, ERR,
+    addView(name, label, text, fn) { VIEWS[name] = fn; LIST_VIEWS.push([name, label, text]); },
+    addSection(view, fn) { SECTIONS[view].push(fn); },
+    // the GraphQL documents of a screen file, by name (a test validates them against the schema)
+    documents: {},
+  });
 })();
