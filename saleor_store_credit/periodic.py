@@ -60,6 +60,16 @@ PERIODIC_TASKS = [
         "saleor_store_credit.tasks.deliver_due_webhooks_task",
         1,
     ),
+    (
+        "saleor_store_credit.update_risk_scores",
+        "saleor_store_credit.tasks.update_risk_scores_task",
+        24 * 60,
+    ),
+    (
+        "saleor_store_credit.apply_forced_credit_holds",
+        "saleor_store_credit.tasks.apply_forced_credit_holds_task",
+        60,
+    ),
 ]
 
 

@@ -73,6 +73,8 @@ class StoreCreditPlugin(BasePlugin):
         {"name": conf.CREDIT_CHANNELS, "value": ""},
         {"name": conf.CREDIT_FOUR_EYES, "value": False},
         {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
+        {"name": conf.CREDIT_COVER_CAPS_LIMIT, "value": False},
+        {"name": conf.CREDIT_AUTO_RELEASE_CHANNELS, "value": "*"},
         # the plugin's own e-mails (saleor_store_credit/notifications)
         {"name": conf.NOTIFY_PAYOUTS, "value": True},
         {"name": conf.NOTIFY_ORDER_HOLDS, "value": True},
@@ -192,6 +194,20 @@ class StoreCreditPlugin(BasePlugin):
             "type": _S.BOOLEAN,
             "label": "Forbid direct credit limit edits",
             "help_text": "Limits change only through the adjustment journal.",
+        },
+        conf.CREDIT_COVER_CAPS_LIMIT: {
+            "type": _S.BOOLEAN,
+            "label": "Insurance and guarantees only cap the credit limit",
+            "help_text": "Off: a customer's active insurance and guarantees are added to "
+            "their limit. On: the limit is at most what is covered (for customers with "
+            "any cover on record).",
+        },
+        conf.CREDIT_AUTO_RELEASE_CHANNELS: {
+            "type": _S.STRING,
+            "label": "Release ready orders automatically in channels",
+            "help_text": "Channel slugs, comma-separated; * for every channel; empty: "
+            "none. Elsewhere, a held order whose reasons are gone is marked 'ready to "
+            "release' for staff. Forced credit holds are never released automatically.",
         },
         conf.NOTIFY_PAYOUTS: {
             "type": _S.BOOLEAN,

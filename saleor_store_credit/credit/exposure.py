@@ -114,3 +114,43 @@ def purge_reservations(now=None) -> int:
         expires_at__lte=now or timezone.now()
     ).delete()
     return deleted
+
+
+def overdue_by_customer(currency: str, *, now=None, grace_days: int = 0, user_ids=None
+                        ) -> dict[int, tuple[Decimal, int]]:
+    """Per customer with unpaid open orders in `currency`: (overdue amount, days
+    overdue), in one grouped query. `user_ids` None: every customer.
+
+    The one definition of "overdue" the risk scores and forced holds use. Today an
+    order is due when it is placed (there are no payment terms yet), so its days
+    overdue are its age in days, and the overdue amount counts the unpaid part of
+    orders more than `grace_days` overdue: the rule `OVERDUE_AMOUNT` with `days`
+    (orders older than N days) reads the same. Days overdue are those of the oldest
+    unpaid order. When orders get due dates, this is the place that changes.
+    """
+    from django.db.models import Case, Min, When
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=grace_days)
+    qs = open_orders(user_ids, currency) if user_ids is not None else _all_open_orders(currency)
+    rows = (
+        qs.annotate(unpaid=_unpaid()).filter(unpaid__gt=0).order_by()
+        .values("user_id")
+        .annotate(
+            amount=Sum(Case(When(created_at__lt=cutoff, then=F("unpaid")),
+                            default=Value(Decimal(0)), output_field=DecimalField(**MONEY))),
+            oldest=Min("created_at"),
+        )
+    )
+    return {
+        row["user_id"]: (row["amount"] or Decimal(0), max((now - row["oldest"]).days, 0))
+        for row in rows
+    }
+
+
+def _all_open_orders(currency: str):
+    from saleor.order.models import Order
+
+    return Order.objects.filter(
+        user_id__isnull=False, currency=currency, status__in=OPEN_STATUSES
+    )
