@@ -356,3 +356,17 @@ def ready_note(hold: OrderHold, trigger: str) -> str:
                 "It was forced on hold, so staff release it.")
     return (f"Ready to release ({trigger}): no credit hold reason applies any more. "
             "Release it to confirm the order.")
+
+
+def evaluate_for_release(hold_ids, *, manager, trigger: str) -> dict:
+    """"Evaluate for release" of chosen holds (staff's button; the periodic pass is
+    holds.evaluate_held_orders): re-check each, mark or release as the setting says."""
+    from .holds import recheck
+
+    counts = {"released": 0, "ready": 0, "updated": 0, "unchanged": 0, "inactive": 0}
+    for hold_id in hold_ids:
+        try:
+            counts[recheck(hold_id, manager=manager, trigger=trigger)] += 1
+        except Exception:  # one bad order must not stop the pass
+            logger.exception("Credit re-check of hold %s failed", hold_id)
+    return counts

@@ -192,7 +192,8 @@ def _clean_score_type(data: dict, index: int) -> dict:
         "position": index,
     }
     if kind in PERIOD_KINDS:
-        period = data.get("period_days") or DEFAULT_PERIOD_DAYS
+        period = data.get("period_days")
+        period = DEFAULT_PERIOD_DAYS if period is None else period
         if not isinstance(period, int) or not 1 <= period <= 3660:
             raise _error("periodDays must be 1 to 3660.", f"{where}.periodDays")
         values["period_days"] = period
@@ -202,7 +203,8 @@ def _clean_score_type(data: dict, index: int) -> dict:
                          StoreCreditErrorCode.REQUIRED)
         values["currency"] = normalize_currency(data["currency"], field=f"{where}.currency")
     if kind == ScoreKind.OVERDUE_AMOUNT:
-        days = data.get("days") or 0
+        days = data.get("days")
+        days = 0 if days is None else days
         if not isinstance(days, int) or not 0 <= days <= 3660:
             raise _error("days must be 0 to 3660.", f"{where}.days")
         values["days"] = days
@@ -320,8 +322,8 @@ def delete_risk_class(class_id, *, actor: Actor) -> None:
 
 def save_automatic_limit_rule(*, actor: Actor, name, risk_class, currency, amount=None,
                               unlimited=False, condition_kind="", condition_min=None,
-                              valid_days=None, is_active=True, rule_id=None
-                              ) -> AutomaticLimitRule:
+                              condition_key="", valid_days=None, is_active=True,
+                              rule_id=None) -> AutomaticLimitRule:
     name = _text(name, "name", required=True)
     if risk_class is None:
         raise _error("An automatic limit rule needs a risk class.", "riskClassId",
@@ -345,11 +347,17 @@ def save_automatic_limit_rule(*, actor: Actor, name, risk_class, currency, amoun
                          StoreCreditErrorCode.REQUIRED)
         condition_min = _decimal(condition_min, "conditionMin", places=4,
                                  minimum=Decimal(0))
+        condition_key = (condition_key or "").strip().lower()
+        if condition_kind == ScoreKind.MANUAL and not condition_key:
+            raise _error("A condition on a manual value needs its key.", "conditionKey",
+                         StoreCreditErrorCode.REQUIRED)
+        if condition_kind != ScoreKind.MANUAL:
+            condition_key = ""
     elif condition_min not in (None, ""):
         raise _error("conditionMin needs a conditionKind.", "conditionKind",
                      StoreCreditErrorCode.REQUIRED)
     else:
-        condition_min = None
+        condition_min, condition_key = None, ""
     if valid_days is not None and not 1 <= valid_days <= 3660:
         raise _error("validDays must be 1 to 3660.", "validDays")
     with transaction.atomic():
@@ -361,6 +369,7 @@ def save_automatic_limit_rule(*, actor: Actor, name, risk_class, currency, amoun
                 raise NotFound("Automatic limit rule not found.", field="id")
         rule.name, rule.risk_class, rule.currency, rule.amount = name, risk_class, currency, value
         rule.condition_kind, rule.condition_min = condition_kind, condition_min
+        rule.condition_key = condition_key
         rule.valid_days, rule.is_active = valid_days, bool(is_active)
         # the rule's editor is the proposer of the lines it generates
         rule.actor_type, rule.actor_id, rule.actor_label = actor.type, actor.id, actor.label
@@ -371,6 +380,7 @@ def save_automatic_limit_rule(*, actor: Actor, name, risk_class, currency, amoun
                   "currency": currency, "amount": _money_text(value, currency),
                   "condition_kind": condition_kind,
                   "condition_min": None if condition_min is None else str(condition_min),
+                  "condition_key": condition_key,
                   "valid_days": valid_days, "is_active": rule.is_active},
         )
     return rule
@@ -581,7 +591,8 @@ def score_of(types, value_of) -> tuple[Decimal | None, list[dict]]:
     for t in types:
         value = value_of(t)
         entry = {"score_type_id": t.pk, "kind": t.kind, "name": t.name,
-                 "weight": str(t.weight), "value": None if value is None else str(value)}
+                 "manual_key": t.manual_key, "weight": str(t.weight),
+                 "value": None if value is None else str(value)}
         if value is None:
             entry.update(points=None, band=None)
         else:
@@ -728,10 +739,14 @@ def _class_changed(row: CustomerRiskScore, risk_class, score, actor, now) -> Non
 # --- automatic limits: proposals in the journal -----------------------------------------------
 
 
-def _measured(details, kind) -> Decimal | None:
+def _measured(details, kind, key="") -> Decimal | None:
+    """The customer's measured value of `kind` (MANUAL: of that key) at the last score."""
     for entry in details or []:
-        if entry.get("kind") == kind and entry.get("value") is not None:
-            return Decimal(entry["value"])
+        if entry.get("kind") != kind or entry.get("value") is None:
+            continue
+        if kind == ScoreKind.MANUAL and entry.get("manual_key", "") != key:
+            continue
+        return Decimal(entry["value"])
     return None
 
 
@@ -741,7 +756,7 @@ def _target(rules, details):
     best = None
     for rule in rules:
         if rule.condition_kind:
-            value = _measured(details, rule.condition_kind)
+            value = _measured(details, rule.condition_kind, rule.condition_key)
             if value is None or value < rule.condition_min:
                 continue
         if best is None or best.amount is not None and (

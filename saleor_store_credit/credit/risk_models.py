@@ -170,6 +170,7 @@ class AutomaticLimitRule(ActorFields):
     )
     condition_min = models.DecimalField(max_digits=20, decimal_places=4, null=True,
                                         blank=True)
+    condition_key = models.CharField(max_length=64, blank=True, default="")  # MANUAL's key
     valid_days = models.PositiveIntegerField(null=True, blank=True)  # -> expiresOn
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

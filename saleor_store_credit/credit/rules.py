@@ -185,6 +185,13 @@ class Figures:
                 self._cache["customer_limit_without_cover"] = limit
         return effective
 
+    def cover(self):
+        """(insurance and guarantees counting now, the customer limit before them);
+        None for what the customer does not have."""
+        self.customer_limit()
+        return (self._cache.get("insurance_cover"),
+                self._cache.get("customer_limit_without_cover"))
+
     def group_limit(self):
         s = self.s
         if s.group_id is None:

@@ -5,6 +5,9 @@ from ..errors import NotFound
 from .permissions import require_for
 from .credit import CreditMutations, CreditQueries
 from .emails import EmailQueries
+from .forced_hold import ForcedHoldMutations, ForcedHoldQueries
+from .insurance import InsuranceMutations
+from .risk import RiskMutations, RiskQueries
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
 from .mutations.creditmemo import OrderCreditMemoCreate
@@ -55,7 +58,7 @@ class StoreCreditSettingsType(graphene.ObjectType):
         name = "StoreCreditSettings"
 
 
-class Query(CreditQueries, EmailQueries, graphene.ObjectType):
+class Query(CreditQueries, RiskQueries, ForcedHoldQueries, EmailQueries, graphene.ObjectType):
     store_credit_liability_report = graphene.Field(
         LiabilityReport, required=True,
         start=graphene.DateTime(required=True), end=graphene.DateTime(required=True),
@@ -163,7 +166,8 @@ class Query(CreditQueries, EmailQueries, graphene.ObjectType):
             return None
 
 
-class Mutation(CreditMutations, graphene.ObjectType):
+class Mutation(CreditMutations, RiskMutations, InsuranceMutations, ForcedHoldMutations,
+               graphene.ObjectType):
     store_credit_adjust = StoreCreditAdjust.Field()
     checkout_store_credit_apply = CheckoutStoreCreditApply.Field()
     checkout_store_credit_remove = CheckoutStoreCreditRemove.Field()

@@ -31,6 +31,7 @@ class Migration(migrations.Migration):
                 ('amount', models.DecimalField(blank=True, decimal_places=4, max_digits=30, null=True)),
                 ('condition_kind', models.CharField(blank=True, choices=[('order_count', 'Orders placed in the period'), ('order_value', 'Value of orders placed in the period'), ('average_days_to_pay', 'Average days to pay'), ('refunded_share', 'Share of orders refunded or returned (%)'), ('months_as_customer', 'Months as a customer'), ('overdue_amount', 'Current overdue amount'), ('manual', 'Manual value set by staff')], default='', max_length=32)),
                 ('condition_min', models.DecimalField(blank=True, decimal_places=4, max_digits=20, null=True)),
+                ('condition_key', models.CharField(blank=True, default='', max_length=64)),
                 ('valid_days', models.PositiveIntegerField(blank=True, null=True)),
                 ('is_active', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
