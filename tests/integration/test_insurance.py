@@ -290,3 +290,52 @@ def test_group_limits_are_not_changed_by_a_members_cover(staff, customer_user):
 
     assert figures.group_limit().amount == Decimal("200")
     assert figures.customer_limit() is None  # no limit of their own: nothing to raise
+
+
+# --- personal data -------------------------------------------------------------------------
+
+
+def test_deleting_a_customer_or_a_staff_member_leaves_no_personal_data_in_the_risk_tables(
+    store_credit_plugin, customer_user
+):
+    from saleor.account.models import User
+
+    from saleor_store_credit.credit import forced_hold, insurance as covers, risk
+    from saleor_store_credit.credit.risk_models import ForcedHold as ForcedHoldRow
+
+    from .test_personal_data import plugin_rows_containing
+
+    # given a customer and a staff member named in every risk table
+    officer = User.objects.create(email="officer.x@example.com", first_name="Olga",
+                                  last_name="Quartermain", is_staff=True, is_active=True)
+    doomed = User.objects.create(email="doomed.y@example.com", first_name="Dora",
+                                 last_name="Vandermolen", is_active=True)
+    actor = Actor.for_user(officer)
+    high = risk.save_risk_class(actor=actor, name="Dora Vandermolen's class", min_score="0")
+    risk.save_scoring_group(actor=actor, name="for doomed.y@example.com", score_types=[{
+        "kind": "manual", "weight": "1", "manual_key": "k", "bands": [{"points": "5"}]}])
+    risk.save_automatic_limit_rule(actor=actor, name="Dora Vandermolen", risk_class=high,
+                                   currency="USD", amount="10")
+    risk.set_manual_score(actor=actor, user=doomed, key="k", value="3")
+    risk.set_manual_score(actor=actor, user=customer_user, key="k", value="3")
+    now = timezone.now()
+    covers.save_cover(actor=actor, user=customer_user, kind="guarantee",
+                      cover_type="guarantee by Dora Vandermolen", currency="USD",
+                      amount="5", valid_from=now, valid_to=now + timedelta(days=1))
+    rule = forced_hold.save_rule(actor=actor, data={"name": "Olga Quartermain's rule",
+                                                    "condition": "risk_class",
+                                                    "risk_class": high})
+    ForcedHoldRow.objects.create(user=customer_user, rule=rule, rule_name=rule.name,
+                                 message="held by officer.x@example.com")
+    forced_hold.lift(customer_user, actor=actor, reason="asked by Dora Vandermolen")
+    assert plugin_rows_containing("doomed.y@example.com")
+    assert plugin_rows_containing("officer.x@example.com")
+
+    # when Saleor deletes both
+    doomed.delete()
+    officer.delete()
+
+    # then neither e-mail nor full name is left in any plugin table
+    for needle in ("doomed.y@example.com", "Dora Vandermolen", "officer.x@example.com",
+                   "Olga Quartermain"):
+        assert plugin_rows_containing(needle) == [], needle
