@@ -490,4 +490,5 @@ class CreditLot(models.Model):
         ]
 from .credit.models import *  # noqa: E402,F401,F403 (credit management tables)
 from .credit.terms_models import *  # noqa: E402,F401,F403 (payment terms, pay on account)
+from .credit.risk_models import *  # noqa: E402,F401,F403 (risk, insurance, forced holds)
 from .notifications.models import *  # noqa: E402,F401,F403 (e-mail delivery log)

@@ -75,6 +75,16 @@ PERIODIC_TASKS = [
         "saleor_store_credit.tasks.resend_stuck_emails_task",
         5,
     ),
+    (
+        "saleor_store_credit.update_risk_scores",
+        "saleor_store_credit.tasks.update_risk_scores_task",
+        24 * 60,
+    ),
+    (
+        "saleor_store_credit.apply_forced_credit_holds",
+        "saleor_store_credit.tasks.apply_forced_credit_holds_task",
+        60,
+    ),
 ]
 
 

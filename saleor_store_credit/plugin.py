@@ -74,6 +74,8 @@ class StoreCreditPlugin(BasePlugin):
         {"name": conf.CREDIT_FOUR_EYES, "value": False},
         {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
         {"name": conf.ON_ACCOUNT_CHANNELS, "value": ""},
+        {"name": conf.CREDIT_COVER_CAPS_LIMIT, "value": False},
+        {"name": conf.CREDIT_AUTO_RELEASE_CHANNELS, "value": "*"},
         # the plugin's own e-mails (saleor_store_credit/notifications)
         {"name": conf.NOTIFY_PAYOUTS, "value": True},
         {"name": conf.NOTIFY_ORDER_HOLDS, "value": True},
@@ -200,6 +202,20 @@ class StoreCreditPlugin(BasePlugin):
             "help_text": "Channel slugs, comma-separated, where logged-in customers with "
             "a credit limit may pay on account (gateway saleor-store-credit.on-account); "
             "* for every channel; empty: off. Only in credit management channels.",
+        },
+        conf.CREDIT_COVER_CAPS_LIMIT: {
+            "type": _S.BOOLEAN,
+            "label": "Insurance and guarantees only cap the credit limit",
+            "help_text": "Off: a customer's active insurance and guarantees are added to "
+            "their limit. On: the limit is at most what is covered (for customers with "
+            "any cover on record).",
+        },
+        conf.CREDIT_AUTO_RELEASE_CHANNELS: {
+            "type": _S.STRING,
+            "label": "Release ready orders automatically in channels",
+            "help_text": "Channel slugs, comma-separated; * for every channel; empty: "
+            "none. Elsewhere, a held order whose reasons are gone is marked 'ready to "
+            "release' for staff. Forced credit holds are never released automatically.",
         },
         conf.NOTIFY_PAYOUTS: {
             "type": _S.BOOLEAN,

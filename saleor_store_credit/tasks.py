@@ -191,3 +191,37 @@ def resend_stuck_emails_task() -> dict:
 
     with allow_writer():
         return resend_stuck_emails()
+
+
+@app.task
+def update_risk_scores_task(run_id: int | None = None) -> dict:
+    """Daily: score customers, record risk class changes, propose automatic limits
+    (journal lines, never posted here). `run_id`: a run staff started."""
+    from .conf import load_settings
+    from .credit.risk import update_risk_scores
+    from .credit.risk_models import RiskScoreRun
+
+    with allow_writer():
+        settings = load_settings()
+        run = RiskScoreRun.objects.filter(pk=run_id).first() if run_id else None
+        if run is None and (settings is None or not settings.credit_channels):
+            return {}
+        run = update_risk_scores(run=run)
+    return {"run": run.pk, "customers": run.processed, "class_changes": run.class_changes,
+            "proposals": run.proposals}
+
+
+@app.task
+def apply_forced_credit_holds_task() -> dict:
+    """Hourly: put accounts that meet a forced-hold rule on forced credit hold."""
+    from .conf import load_settings
+    from .credit.forced_hold import apply_forced_holds
+
+    with allow_writer():
+        settings = load_settings()
+        if settings is None or not settings.credit_channels:
+            return {}
+        counts = apply_forced_holds()
+    if counts.get("placed") or counts.get("rearmed"):
+        logger.info("Forced credit holds: %s", counts)
+    return counts

@@ -28,7 +28,8 @@ CONTENT_TYPES = {
 _FILE = re.compile(r"^[a-z0-9_-]+\.(html|js|css)$")
 # Extension pages are `dashboard/<view>`: the Dashboard joins an APP_PAGE extension's
 # relative URL onto the app URL, so the view travels in the path.
-VIEWS = ("customer", "order", "holds", "credit", "reimbursement", "webhooks", "terms")
+VIEWS = ("customer", "order", "holds", "credit", "risk", "reimbursement", "webhooks",
+         "terms")
 
 # (label, mount, view, permissions): where the screens appear in the Dashboard.
 EXTENSIONS = [
@@ -37,6 +38,7 @@ EXTENSIONS = [
     ("Orders on credit hold", "NAVIGATION_ORDERS", "holds", ["MANAGE_ORDERS"]),
     ("Payment terms & invoices", "NAVIGATION_ORDERS", "terms", ["MANAGE_ORDERS"]),
     ("Credit limits & rules", "NAVIGATION_CUSTOMERS", "credit", ["MANAGE_USERS"]),
+    ("Credit risk & forced holds", "NAVIGATION_CUSTOMERS", "risk", ["MANAGE_USERS"]),
     ("Reimbursement runs", "NAVIGATION_CUSTOMERS", "reimbursement",
      ["MANAGE_USERS", "HANDLE_PAYMENTS"]),
     ("Store credit webhooks", "NAVIGATION_CUSTOMERS", "webhooks", ["MANAGE_SETTINGS"]),

@@ -161,3 +161,61 @@ def on_account_checkouts_exposure(user_ids, currency: str) -> Decimal:
         app_identifier=ON_ACCOUNT_ID, order_id__isnull=True, authorized_value__gt=0,
         checkout__user_id__in=user_ids, checkout__currency=currency,
     ).aggregate(total=Sum("authorized_value"))["total"] or Decimal(0)
+
+
+def overdue_by_customer(currency: str, *, now=None, grace_days: int = 0, user_ids=None
+                        ) -> dict[int, tuple[Decimal, int]]:
+    """Per customer with unpaid open orders in `currency`: (overdue amount, days
+    overdue), two grouped queries. `user_ids` None: every customer.
+
+    The one definition of "overdue" the risk scores and forced holds use, the same as
+    the blocking rules' (`credit/terms.py`, `overdue_amount`): an order on payment
+    terms is overdue once its due date has passed (a fulfilment-basis order not yet
+    fulfilled is not due); an order without terms is due when placed (its days overdue
+    are its age). The amount counts the unpaid part of orders more than `grace_days`
+    overdue; days overdue are those of the order longest overdue.
+    """
+    from django.db.models import Case, Exists, Min, Subquery, When
+
+    from .terms_models import OrderTerms
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    cutoff = now - timedelta(days=grace_days)
+    qs = open_orders(user_ids, currency) if user_ids is not None else _all_open_orders(currency)
+    terms = OrderTerms.objects.filter(order_id=OuterRef("pk"))
+    qs = qs.annotate(unpaid=_unpaid(), sc_on_terms=Exists(terms)).filter(unpaid__gt=0)
+    out: dict[int, tuple[Decimal, int]] = {}
+
+    def add(user_id, amount, days):
+        old_amount, old_days = out.get(user_id, (Decimal(0), 0))
+        out[user_id] = (old_amount + (amount or Decimal(0)), max(old_days, days))
+
+    for row in (
+        qs.filter(sc_on_terms=False).order_by().values("user_id").annotate(
+            amount=Sum(Case(When(created_at__lt=cutoff, then=F("unpaid")),
+                            default=Value(Decimal(0)), output_field=DecimalField(**MONEY))),
+            oldest=Min("created_at"),
+        )
+    ):
+        add(row["user_id"], row["amount"], max((now - row["oldest"]).days, 0))
+    due_before = today - timedelta(days=grace_days)
+    for row in (
+        qs.filter(sc_on_terms=True).annotate(
+            sc_due=Subquery(terms.values("due_date")[:1])
+        ).filter(sc_due__lt=today).order_by().values("user_id").annotate(
+            amount=Sum(Case(When(sc_due__lt=due_before, then=F("unpaid")),
+                            default=Value(Decimal(0)), output_field=DecimalField(**MONEY))),
+            oldest=Min("sc_due"),
+        )
+    ):
+        add(row["user_id"], row["amount"], (today - row["oldest"]).days)
+    return out
+
+
+def _all_open_orders(currency: str):
+    from saleor.order.models import Order
+
+    return Order.objects.filter(
+        user_id__isnull=False, currency=currency, status__in=OPEN_STATUSES
+    )
