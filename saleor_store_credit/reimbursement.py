@@ -183,7 +183,7 @@ WITH {debits}, payouts AS (
            e.id, '', '', %(now)s, ''
       FROM entries e
       JOIN debited d ON d.id = e.account_id
-      JOIN {user} u ON u.id = d.user_id
+      JOIN {user} u ON u.id = d.user_id AND u.id = ANY(%(users)s)
       LEFT JOIN {address} b ON b.id = u.default_billing_address_id
       LEFT JOIN saleor_store_credit_payoutdetails pd ON pd.user_id = u.id
      ORDER BY e.account_id
@@ -203,9 +203,12 @@ _PAY_BATCH_GUARD = """
                         WHERE o.user_id = a.user_id AND o.status = %(unconfirmed)s)"""
 
 
-def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int]) -> tuple[int, Decimal]:
+def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int],
+               user_ids: list[int]) -> tuple[int, Decimal]:
     """Pay one batch in one statement, inside the caller's DB transaction (which also
-    advances the cursor). Returns (payouts, their total)."""
+    advances the cursor). `user_ids`: the accounts' owners as selected (a customer
+    detached since is not paid: the statement joins on both). Returns (payouts, their
+    total)."""
     from saleor.account.models import Address, User
     from saleor.order import OrderStatus
     from saleor.order.models import Order
@@ -218,7 +221,7 @@ def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int]) -> 
     )
     sql = _PAY_BATCH_SQL.format(debits=debits, user=User._meta.db_table,
                                 address=Address._meta.db_table)
-    params.update(run=run.pk, currency=spec.currency, strip=_STRIP,
+    params.update(run=run.pk, currency=spec.currency, strip=_STRIP, users=user_ids,
                   unconfirmed=OrderStatus.UNCONFIRMED)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -276,14 +279,15 @@ def _process(run_id: int, *, batch_size: int, crash_after) -> str:
     )
     paid_now = 0
     while True:
-        ids = list(
+        rows = list(
             candidates(spec).filter(pk__gt=run.cursor_account_id)
-            .order_by("pk").values_list("pk", flat=True)[:batch_size]
+            .order_by("pk").values_list("pk", "user_id")[:batch_size]
         )
-        if not ids:
+        if not rows:
             break
+        ids = [pk for pk, _ in rows]
         with transaction.atomic():
-            count, total = _pay_batch(run, spec, ids)
+            count, total = _pay_batch(run, spec, ids, [user_id for _, user_id in rows])
             paid_now += count
             if crash_after is not None and paid_now >= crash_after:
                 raise RuntimeError("simulated crash in the middle of a batch")

@@ -753,12 +753,12 @@ chosen AS (
        AND a.balance >= %(minimum)s {guard}
      ORDER BY a.id
        FOR UPDATE OF a
-), debited AS (
+), debited AS (  -- `ANY(ids)` again: the planner then reads the rows by primary key
     UPDATE saleor_store_credit_account a
        SET balance = a.balance - c.balance, expiring = 0,
            entry_count = a.entry_count + 1, updated_at = %(now)s
       FROM chosen c
-     WHERE a.id = c.id
+     WHERE a.id = ANY(%(ids)s) AND a.id = c.id
     RETURNING a.id, a.user_id, a.currency, c.balance AS amount, a.balance AS balance_after
 ), entries AS (
     INSERT INTO saleor_store_credit_entry (
