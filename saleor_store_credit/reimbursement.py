@@ -160,32 +160,40 @@ _STRIP = _python_whitespace()
 # then a payout per debit with the payee as Saleor knows them, as `User.get_full_name()`
 # (saleor/account/models.py) and the billing address give it: name, else billing
 # address name, else e-mail; address lines street 1, street 2, "postal code city",
-# country code, the empty ones left out; the bank account from PayoutDetails.
+# country code, the empty ones left out; the bank account from PayoutDetails. The
+# payee is read per payout by primary key (`LATERAL … OFFSET 0`), whatever the
+# planner guesses about the size of the batch.
 _PAY_BATCH_SQL = """
 WITH {debits}, payouts AS (
     INSERT INTO saleor_store_credit_payout (
         run_id, account_id, amount, currency, status, payee_name, payee_email,
         payee_address, payout_account, details_missing, debit_entry_id, reference, note,
         created_at, resolved_by)
-    SELECT %(run)s, e.account_id, e.amount, d.currency, 'pending',
-           LEFT(COALESCE(NULLIF(CASE
-               WHEN u.first_name <> '' OR u.last_name <> ''
-                   THEN regexp_replace(u.first_name || ' ' || u.last_name, %(strip)s, '', 'g')
-               WHEN b.first_name <> '' OR b.last_name <> ''
-                   THEN regexp_replace(b.first_name || ' ' || b.last_name, %(strip)s, '', 'g')
-               ELSE u.email END, ''), u.email), 255),
-           u.email,
-           COALESCE(array_to_string(array_remove(ARRAY[
-               b.street_address_1, b.street_address_2,
-               regexp_replace(b.postal_code || ' ' || b.city, %(strip)s, '', 'g'),
-               b.country::text], ''), chr(10)), ''),
-           COALESCE(pd.account_number, ''), COALESCE(pd.account_number, '') = '',
-           e.id, '', '', %(now)s, ''
+    SELECT %(run)s, e.account_id, e.amount, d.currency, 'pending', payee.name,
+           payee.email, payee.address, payee.account, payee.account = '', e.id, '', '',
+           %(now)s, ''
       FROM entries e
       JOIN debited d ON d.id = e.account_id
-      JOIN {user} u ON u.id = d.user_id AND u.id = ANY(%(users)s)
-      LEFT JOIN {address} b ON b.id = u.default_billing_address_id
-      LEFT JOIN saleor_store_credit_payoutdetails pd ON pd.user_id = u.id
+     CROSS JOIN LATERAL (
+           SELECT LEFT(COALESCE(NULLIF(CASE
+                      WHEN u.first_name <> '' OR u.last_name <> ''
+                          THEN regexp_replace(u.first_name || ' ' || u.last_name,
+                                              %(strip)s, '', 'g')
+                      WHEN b.first_name <> '' OR b.last_name <> ''
+                          THEN regexp_replace(b.first_name || ' ' || b.last_name,
+                                              %(strip)s, '', 'g')
+                      ELSE u.email END, ''), u.email), 255) AS name,
+                  u.email,
+                  COALESCE(array_to_string(array_remove(ARRAY[
+                      b.street_address_1, b.street_address_2,
+                      regexp_replace(b.postal_code || ' ' || b.city, %(strip)s, '', 'g'),
+                      b.country::text], ''), chr(10)), '') AS address,
+                  COALESCE(pd.account_number, '') AS account
+             FROM {user} u
+             LEFT JOIN {address} b ON b.id = u.default_billing_address_id
+             LEFT JOIN saleor_store_credit_payoutdetails pd ON pd.user_id = u.id
+            WHERE u.id = d.user_id
+           OFFSET 0) payee
      ORDER BY e.account_id
     RETURNING id, amount
 )
@@ -195,20 +203,22 @@ SELECT COUNT(*), COALESCE(SUM(amount), 0), MIN(id), MAX(id) FROM payouts
 # Who a batch may pay, re-checked under the account locks (with `held = 0` and the
 # minimum): the run's currency, a customer still there, no payout of this run yet
 # (with the unique (run, account) constraint: nobody is paid twice), no held order.
+# `OFFSET 0` keeps each check a per-account index probe ((run, account); the order's
+# customer): PostgreSQL would otherwise turn it into an anti-join that may read every
+# payout of the run, or every held order of the shop, for each batch (a run then
+# grows quadratic in its size).
 _PAY_BATCH_GUARD = """
        AND a.currency = %(currency)s AND a.user_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM saleor_store_credit_payout p
-                        WHERE p.run_id = %(run)s AND p.account_id = a.id)
+                        WHERE p.run_id = %(run)s AND p.account_id = a.id OFFSET 0)
        AND NOT EXISTS (SELECT 1 FROM {order} o
-                        WHERE o.user_id = a.user_id AND o.status = %(unconfirmed)s)"""
+                        WHERE o.user_id = a.user_id AND o.status = %(unconfirmed)s
+                       OFFSET 0)"""
 
 
-def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int],
-               user_ids: list[int]) -> tuple[int, Decimal]:
+def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int]) -> tuple[int, Decimal]:
     """Pay one batch in one statement, inside the caller's DB transaction (which also
-    advances the cursor). `user_ids`: the accounts' owners as selected (a customer
-    detached since is not paid: the statement joins on both). Returns (payouts, their
-    total)."""
+    advances the cursor). Returns (payouts, their total)."""
     from saleor.account.models import Address, User
     from saleor.order import OrderStatus
     from saleor.order.models import Order
@@ -221,7 +231,7 @@ def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int],
     )
     sql = _PAY_BATCH_SQL.format(debits=debits, user=User._meta.db_table,
                                 address=Address._meta.db_table)
-    params.update(run=run.pk, currency=spec.currency, strip=_STRIP, users=user_ids,
+    params.update(run=run.pk, currency=spec.currency, strip=_STRIP,
                   unconfirmed=OrderStatus.UNCONFIRMED)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -279,15 +289,14 @@ def _process(run_id: int, *, batch_size: int, crash_after) -> str:
     )
     paid_now = 0
     while True:
-        rows = list(
+        ids = list(
             candidates(spec).filter(pk__gt=run.cursor_account_id)
-            .order_by("pk").values_list("pk", "user_id")[:batch_size]
+            .order_by("pk").values_list("pk", flat=True)[:batch_size]
         )
-        if not rows:
+        if not ids:
             break
-        ids = [pk for pk, _ in rows]
         with transaction.atomic():
-            count, total = _pay_batch(run, spec, ids, [user_id for _, user_id in rows])
+            count, total = _pay_batch(run, spec, ids)
             paid_now += count
             if crash_after is not None and paid_now >= crash_after:
                 raise RuntimeError("simulated crash in the middle of a batch")
