@@ -1,4 +1,6 @@
-"""1. Hot account: concurrent debits on one account, ledger service vs raw SQL."""
+"""1. Hot account: concurrent debits on one account, ledger service vs raw SQL (the
+naive floor: BEGIN; SELECT … FOR UPDATE; INSERT; UPDATE; COMMIT). The service debits
+in one statement (ledger/services.py `_POST_SQL`)."""
 
 import threading
 import time
@@ -101,5 +103,5 @@ def bench_hot_account(clients, per_client, customer_user, report):
     section = f"hot account, {clients} clients"
     report(section, "ledger service debits/s", round(service_rate, 1), "ops/s")
     report(section, "raw SQL debits/s", round(raw_rate, 1), "ops/s")
-    report(section, "ratio service/raw", round(service_rate / raw_rate, 3), "", ">= 0.5")
+    report(section, "ratio service/raw", round(service_rate / raw_rate, 3), "", ">= 1.0")
     report(section, "lost updates", 0, "", "0")

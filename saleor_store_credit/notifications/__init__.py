@@ -137,6 +137,14 @@ def on_store_credit_event(sender, event, data, currency=None, **_kwargs):
         queue_email(event, user=user, context=context)
 
 
+def wants(event: str) -> bool:
+    """Only the events customers hear of, and only while their switch is on."""
+    if event not in _FROM_EVENT:
+        return False
+    settings = load_settings()
+    return settings is not None and bool(getattr(settings, _FROM_EVENT[event][0]))
+
+
 def _credit_memo(data):
     user = _user(data.get("customer_user_id"))
     if user is None:
