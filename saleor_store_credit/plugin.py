@@ -23,9 +23,13 @@ def _not_fully_paid(message: str):
 
 
 def plugins_manager():
+    """Saleor's plugins manager, built on first use: loading it reads the plugin
+    configurations, and most hooks never need it."""
+    from django.utils.functional import SimpleLazyObject
+
     from saleor.plugins.manager import get_plugins_manager
 
-    return get_plugins_manager(allow_replica=False)
+    return SimpleLazyObject(lambda: get_plugins_manager(allow_replica=False))
 
 
 class StoreCreditPlugin(BasePlugin):
@@ -395,10 +399,11 @@ class StoreCreditPlugin(BasePlugin):
             return previous_value
         from .checkout.native import initialize_session
 
-        return initialize_session(
-            transaction_session_data, settings=self.settings, requestor=self.requestor,
-            manager=plugins_manager(),
-        )
+        with conf.settings_scope(self.settings):
+            return initialize_session(
+                transaction_session_data, settings=self.settings,
+                requestor=self.requestor, manager=plugins_manager(),
+            )
 
     def webhook(self, request, path, previous_value):
         if path and path.rstrip("/") + "/" == GRAPHQL_PATH:

@@ -82,30 +82,39 @@ def session_answer(hold, message: str | None = None) -> dict:
     return answer
 
 
-def record_session_answer(item, answer: dict, manager) -> None:
-    """Record `answer` on the TransactionItem Saleor created for a
-    `transactionInitialize`, as Saleor itself records a session answer
-    (payment/utils.py `handle_transaction_initialize_session`), but now, under the
-    plugin's locks: Saleor records the answer again after the hook returns, outside
-    any lock, and then finds this event as its duplicate."""
-    request_event = item.events.filter(
-        type__in=[TransactionEventType.AUTHORIZATION_REQUEST,
-                  TransactionEventType.CHARGE_REQUEST],
-        include_in_calculations=False,
-    ).order_by("-pk").first()
-    if request_event is None:
-        request_event = TransactionEvent.objects.create(
-            transaction=item, type=TransactionEventType.AUTHORIZATION_REQUEST,
-            amount_value=answer["amount"], currency=item.currency,
-            include_in_calculations=False, idempotency_key=str(uuid4()),
-            app_identifier=GATEWAY_ID,
-        )
-    # with the companion App, as Saleor's own recording will be (its duplicate check
-    # compares the app): present in every supported Saleor with this signature
-    from saleor.payment.utils import create_transaction_event_for_transaction_session
+def record_authorization(item, answer: dict) -> None:
+    """Record the authorization of `answer` on the TransactionItem Saleor has just
+    created for a `transactionInitialize`, under the plugin's locks, at the cost of two
+    statements. Saleor records the same answer again after the hook returns
+    (payment/utils.py, `handle_transaction_initialize_session` →
+    `create_transaction_event_for_transaction_session`), outside any lock; it then
+    finds this event as its duplicate (`get_already_existing_event`: same transaction,
+    type and psp reference, same amount) and does the rest once: recalculating the
+    amounts from the events, the checkout's payment statuses and its webhooks.
 
-    create_transaction_event_for_transaction_session(
-        request_event, item.app, manager, transaction_webhook_response=answer)
+    The amounts are written here too, so a second `transactionInitialize` racing in
+    before Saleor's recording sees this authorization and cancels it when it moves the
+    reservation (`apply.release_checkout_hold`). The item is new and carries no other
+    counted event (the caller has refused a spent one), so what it has authorized is
+    exactly this amount (Saleor's rule, payment/transaction_item_calculations.py)."""
+    TransactionEvent.objects.create(
+        transaction=item, type=TransactionEventType.AUTHORIZATION_SUCCESS,
+        amount_value=answer["amount"], currency=item.currency,
+        psp_reference=answer["pspReference"], message=answer["message"],
+        include_in_calculations=True, app_id=item.app_id,
+        app_identifier=item.app_identifier or GATEWAY_ID,
+    )
+    item.authorized_value = answer["amount"]
+    item.psp_reference = answer["pspReference"]
+    item.available_actions = list(answer.get("actions") or [])
+    item.name = PAYMENT_METHOD_NAME
+    fields = ["authorized_value", "psp_reference", "available_actions", "name", "user",
+              "modified_at"]
+    for field, value in compat.transaction_item_method_fields(
+            "other", PAYMENT_METHOD_NAME).items():
+        setattr(item, field, value)
+        fields.append(field)
+    item.save(update_fields=fields)
 
 
 def request(item, amount: Decimal, action, *, user=None, app=None,
