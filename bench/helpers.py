@@ -9,15 +9,52 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 
-def measure(fn, label=None):
-    """(seconds, queries, result) of one call; `label`: also print its queries by call
+def measure(fn, label=None, worker=None):
+    """(seconds, queries, result) of one request as the API process runs it.
+
+    Celery runs tasks inline in Saleor's test settings (CELERY_TASK_ALWAYS_EAGER); in a
+    deployment a worker runs them after the response. Their queries and time are
+    left out of the request's figures and added to `worker` (a dict: queries,
+    seconds, tasks) when given. `label`: also print the request's queries by call
     site when BENCH_PROFILE=1 (`query_sites`)."""
-    with query_sites(label) if label else _nothing(), \
-            CaptureQueriesContext(connection) as queries:
-        start = time.perf_counter()
-        result = fn()
-        elapsed = time.perf_counter() - start
-    return elapsed, len(queries.captured_queries), result
+    from celery import signals
+
+    inline = {"depth": 0, "start": 0.0, "first": 0, "queries": 0, "seconds": 0.0,
+              "tasks": []}
+
+    def started(task=None, **_kwargs):
+        if inline["depth"] == 0:
+            inline["start"] = time.perf_counter()
+            inline["first"] = len(queries.captured_queries)
+            inline["tasks"].append(getattr(task, "name", "?"))
+        inline["depth"] += 1
+
+    def finished(**_kwargs):
+        inline["depth"] -= 1
+        if inline["depth"] == 0:
+            inline["seconds"] += time.perf_counter() - inline["start"]
+            inline["queries"] += len(queries.captured_queries) - inline["first"]
+
+    signals.task_prerun.connect(started, weak=False)
+    signals.task_postrun.connect(finished, weak=False)
+    try:
+        with query_sites(label) if label else _nothing(), \
+                CaptureQueriesContext(connection) as queries:
+            start = time.perf_counter()
+            result = fn()
+            elapsed = time.perf_counter() - start
+    finally:
+        signals.task_prerun.disconnect(started)
+        signals.task_postrun.disconnect(finished)
+    if worker is not None:
+        worker["queries"] = worker.get("queries", 0) + inline["queries"]
+        worker["seconds"] = worker.get("seconds", 0.0) + inline["seconds"]
+        worker.setdefault("tasks", []).extend(inline["tasks"])
+    if label and inline["tasks"] and os.environ.get("BENCH_PROFILE"):
+        print(f"  (in Celery tasks, left out: {inline['queries']} queries, "
+              f"{', '.join(inline['tasks'])})")
+    return (elapsed - inline["seconds"], len(queries.captured_queries) - inline["queries"],
+            result)
 
 
 @contextmanager

@@ -247,6 +247,10 @@ class StoreCreditPlugin(BasePlugin):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # checkout token -> whether the completion gate saw store credit on it; read
+        # by `order_confirmed` in the same request (Saleor passes one manager, so one
+        # plugin instance, from `checkoutComplete` through `order_created`)
+        self._store_credit_seen: dict[str, bool] = {}
         try:
             self.settings = StoreCreditSettings.from_configuration(self.configuration)
         except ConfigurationError:
@@ -299,12 +303,14 @@ class StoreCreditPlugin(BasePlugin):
     def preprocess_order_creation(self, checkout_info, lines, previous_value):
         from . import checkout as store_credit
 
-        store_credit.prepare_completion(
+        seen = store_credit.prepare_completion(
             checkout_info, not_fully_paid=_not_fully_paid(
                 "The store credit on this checkout changed; review the payment and "
                 "try again."
             )
         )
+        if seen is not None:
+            self._store_credit_seen[str(checkout_info.checkout.pk)] = seen
         if self.settings.credit_channels and self.settings.credit_checks_in(
             checkout_info.channel.slug
         ):
@@ -320,7 +326,15 @@ class StoreCreditPlugin(BasePlugin):
             from .credit import holds
 
             holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=True)
-        store_credit.capture_for_order(order)
+        seen = self._store_credit_seen.pop(order.checkout_token or "", None)
+        if store_credit.may_need_capture(order, store_credit_seen=seen):
+            # charged by a worker after this commit: the shopper does not wait for it
+            from django.db import transaction
+
+            from .tasks import capture_store_credit_task
+
+            order_id = str(order.pk)
+            transaction.on_commit(lambda: capture_store_credit_task.delay(order_id))
         return previous_value
 
     def order_cancelled(self, order, previous_value, **_kwargs):

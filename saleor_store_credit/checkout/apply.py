@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from saleor.checkout import CheckoutAuthorizeStatus
+from saleor.checkout import CheckoutAuthorizeStatus, CheckoutChargeStatus
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
 from saleor.checkout.lock_objects import checkout_qs_select_for_update
 from saleor.checkout.models import Checkout
@@ -418,35 +418,46 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
 # --- checkout completion -----------------------------------------------------------------
 
 
-def prepare_completion(checkout_info, *, not_fully_paid) -> None:
+def prepare_completion(checkout_info, *, not_fully_paid) -> bool | None:
     """The gate in `preprocess_order_creation`: the payment must still cover the
     checkout (a Remove may have committed after Saleor checked it), a reservation
     larger than what is left to pay is trimmed, and the hold is marked as being
     completed (apply and remove then refuse it). `not_fully_paid`: the
-    ValidationError to raise.
+    ValidationError to raise. Returns whether the checkout has a store-credit payment
+    (None: not looked at), so the capture at confirmation need not look again.
 
-    One statement in the usual cases: a checkout without store credit, and one whose
-    reservation fits (it is marked then). Marking takes the hold's row lock, which
-    apply, remove and the cart follower take too before they look at the mark, so
-    whichever comes second sees the other's result. Otherwise the slow path decides
-    under the checkout and item locks. In Saleor's transaction flow this runs outside
-    any transaction (complete_checkout.py, `complete_checkout_with_transaction`), so
-    the block below is the outermost one and commits; in the payment flow it runs
-    inside Saleor's own. Either way no savepoint is needed: the error is raised after
-    the block."""
+    No statement when the checkout has no payment at all, or when other payments'
+    charges alone cover it: store credit on a checkout is only ever authorized
+    (charged once it is an order), so Saleor's decision did not rest on it, a Remove
+    cannot make the order unpaid, and a reservation the order does not need is
+    released at confirmation (`order.capture_for_order`). One statement in the other
+    usual cases: a checkout without store credit, and one whose reservation fits (it
+    is marked then). Marking takes the hold's row lock, which apply, remove and the
+    cart follower take too before they look at the mark, so whichever comes second
+    sees the other's result. Otherwise the slow path decides under the checkout and
+    item locks. In Saleor's transaction flow this runs outside any transaction
+    (complete_checkout.py, `complete_checkout_with_transaction`), so the block below
+    is the outermost one and commits; in the payment flow it runs inside Saleor's
+    own. Either way no savepoint is needed: the error is raised after the block."""
     checkout = checkout_info.checkout
     if checkout.authorize_status == CheckoutAuthorizeStatus.NONE:
-        return
+        return False
+    if checkout.charge_status in _CHARGED:
+        return None
     # complete_checkout priced the checkout just before (fetch_checkout_data)
     total = checkout.total_gross_amount
     unpaid_allowed = checkout_info.channel.allow_unpaid_orders
     with transaction.atomic(savepoint=False):
         item_pk, marked = _mark_if_it_fits(checkout.pk, total, unpaid_allowed)
         if item_pk is None or marked:
-            return
+            return item_pk is not None
         unpaid = _prepare_slowly(checkout.pk, total, unpaid_allowed)
     if unpaid:
         raise not_fully_paid
+    return True
+
+
+_CHARGED = (CheckoutChargeStatus.FULL, CheckoutChargeStatus.OVERCHARGED)
 
 
 _MARK_IF_IT_FITS = """
