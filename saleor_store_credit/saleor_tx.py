@@ -84,9 +84,9 @@ def session_answer(hold, message: str | None = None) -> dict:
 
 def record_authorization(item, answer: dict) -> None:
     """Record the authorization of `answer` on the TransactionItem Saleor has just
-    created for a `transactionInitialize`, under the plugin's locks, at the cost of two
-    statements. Saleor records the same answer again after the hook returns
-    (payment/utils.py, `handle_transaction_initialize_session` →
+    created for a `transactionInitialize`, under the plugin's locks, in one statement.
+    Saleor records the same answer again after the hook returns (payment/utils.py,
+    `handle_transaction_initialize_session` →
     `create_transaction_event_for_transaction_session`), outside any lock; it then
     finds this event as its duplicate (`get_already_existing_event`: same transaction,
     type and psp reference, same amount) and does the rest once: recalculating the
@@ -97,24 +97,42 @@ def record_authorization(item, answer: dict) -> None:
     reservation (`apply.release_checkout_hold`). The item is new and carries no other
     counted event (the caller has refused a spent one), so what it has authorized is
     exactly this amount (Saleor's rule, payment/transaction_item_calculations.py)."""
-    TransactionEvent.objects.create(
+    event = TransactionEvent(
         transaction=item, type=TransactionEventType.AUTHORIZATION_SUCCESS,
         amount_value=answer["amount"], currency=item.currency,
         psp_reference=answer["pspReference"], message=answer["message"],
         include_in_calculations=True, app_id=item.app_id,
         app_identifier=item.app_identifier or GATEWAY_ID,
     )
-    item.authorized_value = answer["amount"]
-    item.psp_reference = answer["pspReference"]
-    item.available_actions = list(answer.get("actions") or [])
-    item.name = PAYMENT_METHOD_NAME
-    fields = ["authorized_value", "psp_reference", "available_actions", "name", "user",
-              "modified_at"]
-    for field, value in compat.transaction_item_method_fields(
-            "other", PAYMENT_METHOD_NAME).items():
+    changes = {
+        "authorized_value": answer["amount"], "psp_reference": answer["pspReference"],
+        "available_actions": list(answer.get("actions") or []),
+        "name": PAYMENT_METHOD_NAME, "user_id": item.user_id,
+        **compat.transaction_item_method_fields("other", PAYMENT_METHOD_NAME),
+    }
+    _insert_and_update(event, TransactionItem.objects.filter(pk=item.pk), changes)
+    for field, value in changes.items():
         setattr(item, field, value)
-        fields.append(field)
-    item.save(update_fields=fields)
+
+
+def _insert_and_update(instance, queryset, changes: dict) -> None:
+    """`instance.save()` (a new row) and `queryset.update(**changes, modified_at=now)`
+    as one statement: `WITH _ AS (INSERT …) UPDATE …`, both compiled by Django."""
+    from django.db import connections
+    from django.db.models.sql import InsertQuery, UpdateQuery
+    from django.utils import timezone
+
+    model = type(instance)
+    fields = [f for f in model._meta.local_concrete_fields if not f.primary_key]
+    insert = InsertQuery(model)
+    insert.insert_values(fields, [instance])
+    ((insert_sql, insert_params),) = insert.get_compiler(queryset.db).as_sql()
+    update = queryset.query.chain(UpdateQuery)
+    update.add_update_values({**changes, "modified_at": timezone.now()})
+    update_sql, update_params = update.get_compiler(queryset.db).as_sql()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"WITH inserted AS ({insert_sql}) {update_sql}",
+                       (*insert_params, *update_params))
 
 
 def request(item, amount: Decimal, action, *, user=None, app=None,

@@ -292,54 +292,76 @@ def apply_to_checkout(
         # Saleor reprices and saves the checkout under its own lock: before ours
         checkout_total(seen, manager)
 
-    with transaction.atomic():
-        checkout, item, hold = _lock_own_checkout(
-            checkout_token, user, with_payments=True, need_item=saleor_item is None)
-        remaining = _left_for_store_credit(checkout, manager)
-        account = _account_of(checkout, user)
-        available = (account.available if account else _ZERO) + (
-            hold.amount if hold else _ZERO)
-        if requested is None:
-            value = min(available, remaining)
-            if value <= 0:
-                raise (
-                    InsufficientFunds("You have no store credit to apply.")
-                    if available <= 0
-                    else StoreCreditError(
-                        "Nothing is left to pay.", field="amount",
-                        code=StoreCreditErrorCode.NOTHING_TO_PAY,
-                    )
-                )
-        else:
-            value = requested
-            if value > remaining:
-                raise InvalidAmount(
-                    f"Only {remaining} {currency} is left to pay on this checkout."
-                )
-            if value > available:
-                raise InsufficientFunds("Not enough store credit available.")
-        if saleor_item is not None:
-            result = _move_onto(saleor_item, item, hold, value, account=account,
-                                requested=requested, settings=settings)
-        else:
-            new_item = item is None
-            if new_item:
-                limit = getattr(django_settings, "TRANSACTION_ITEMS_LIMIT", 100)
-                if (checkout.sc_transactions or 0) >= limit:
-                    raise StoreCreditError(
-                        "This checkout has too many payment attempts.",
-                        field="checkoutId",
-                        code=StoreCreditErrorCode.TRANSACTION_LIMIT_REACHED,
-                    )
-                item = tx.new_store_credit_item(checkout, user)
-            result = _set_reserved(
-                item, hold, value, account=account, manager=manager,
-                reason="applied again", requested=requested, new_item=new_item,
-                expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
-            )
+    # Saleor's path writes nothing before the ledger's first write, which has a
+    # savepoint of its own (and moving an earlier reservation takes one, `_move_onto`),
+    # so a refusal leaves the transaction as it was: this block needs no savepoint of
+    # its own, the refusal is raised after it. The plugin endpoint creates its item
+    # first: a savepoint.
+    refusal = None
+    with transaction.atomic(savepoint=saleor_item is None):
+        try:
+            result, remaining, available, value = _reserve(
+                checkout_token, user, manager, settings, requested, saleor_item)
+        except StoreCreditError as exc:
+            if saleor_item is None:
+                raise
+            refusal = exc
+    if refusal is not None:
+        raise refusal
     result.sc_available = available - value
     result.sc_left_to_pay = remaining - value
     return result
+
+
+def _reserve(checkout_token, user, manager, settings, requested, saleor_item):
+    """`apply_to_checkout` under the locks: (hold, left to pay before, available
+    before, the amount reserved)."""
+    checkout, item, hold = _lock_own_checkout(
+        checkout_token, user, with_payments=True, need_item=saleor_item is None)
+    currency = checkout.currency
+    remaining = _left_for_store_credit(checkout, manager)
+    account = _account_of(checkout, user)
+    available = (account.available if account else _ZERO) + (
+        hold.amount if hold else _ZERO)
+    if requested is None:
+        value = min(available, remaining)
+        if value <= 0:
+            raise (
+                InsufficientFunds("You have no store credit to apply.")
+                if available <= 0
+                else StoreCreditError(
+                    "Nothing is left to pay.", field="amount",
+                    code=StoreCreditErrorCode.NOTHING_TO_PAY,
+                )
+            )
+    else:
+        value = requested
+        if value > remaining:
+            raise InvalidAmount(
+                f"Only {remaining} {currency} is left to pay on this checkout."
+            )
+        if value > available:
+            raise InsufficientFunds("Not enough store credit available.")
+    if saleor_item is not None:
+        result = _move_onto(saleor_item, item, hold, value, account=account,
+                            requested=requested, settings=settings)
+        return result, remaining, available, value
+    new_item = item is None
+    if new_item:
+        limit = getattr(django_settings, "TRANSACTION_ITEMS_LIMIT", 100)
+        if (checkout.sc_transactions or 0) >= limit:
+            raise StoreCreditError(
+                "This checkout has too many payment attempts.",
+                field="checkoutId",
+                code=StoreCreditErrorCode.TRANSACTION_LIMIT_REACHED,
+            )
+        item = tx.new_store_credit_item(checkout, user)
+    result = _set_reserved(
+        item, hold, value, account=account, manager=manager,
+        reason="applied again", requested=requested, new_item=new_item,
+        expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
+    )
+    return result, remaining, available, value
 
 
 def _prices_fresh(checkout) -> bool:
@@ -353,13 +375,22 @@ def _move_onto(saleor_item, item, hold, value, *, account, requested, settings) 
     earlier one, on `item`, is released and its authorization cancelled first."""
     if hold is not None and item is not None and item.pk == saleor_item.pk:
         return hold  # the same request again (same idempotency key): already reserved
+    expires_at = timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes)
     if hold is not None:
-        release_checkout_hold(hold, item, "applied again")
-    hold = place_hold(
-        account=account, amount=value, actor=SYSTEM, checkout_id=saleor_item.checkout_id,
-        transaction_id=saleor_item.token, requested_amount=requested,
-        expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
-    )
+        # a refusal of the new hold must keep the earlier one (see apply_to_checkout)
+        with transaction.atomic():
+            release_checkout_hold(hold, item, "applied again")
+            hold = place_hold(
+                account=account, amount=value, actor=SYSTEM,
+                checkout_id=saleor_item.checkout_id, transaction_id=saleor_item.token,
+                requested_amount=requested, expires_at=expires_at,
+            )
+    else:
+        hold = place_hold(
+            account=account, amount=value, actor=SYSTEM,
+            checkout_id=saleor_item.checkout_id, transaction_id=saleor_item.token,
+            requested_amount=requested, expires_at=expires_at,
+        )
     tx.record_authorization(saleor_item, tx.session_answer(hold))
     return hold
 

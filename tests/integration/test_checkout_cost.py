@@ -204,3 +204,53 @@ def test_a_capture_task_for_an_order_still_unconfirmed_leaves_the_reservation(
     assert not Entry.objects.filter(kind="payment").exists()
     assert payments.may_need_capture(order) is True
     assert_money_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_native_reapply_refused_by_the_ledger_keeps_the_earlier_reservation(
+    store_credit_plugin, shopper_checkout, customer_user, user_api_client
+):
+    """Saleor's path takes no savepoint of its own (`apply.apply_to_checkout`): a new
+    hold the ledger refuses after the earlier one was released must leave the earlier
+    one in place, and Saleor's transaction usable for its own answer."""
+    import threading
+
+    from saleor.app.models import App
+    from saleor.tests.race_condition import RunBefore
+
+    from saleor_store_credit.ledger import Actor, debit
+
+    from .test_native_checkout import initialize
+
+    App.objects.create(name="Store credit", identifier=payments.GATEWAY_ID, is_active=True)
+    account = fund(customer_user, "50.00")
+    first = initialize(user_api_client, shopper_checkout, {"amount": "20.00"})
+    assert first["transactionEvent"]["type"] == "AUTHORIZATION_SUCCESS"
+
+    def spend_elsewhere(*_args, **_kwargs):
+        # the customer spends 25.00 elsewhere meanwhile (another connection)
+        def run():
+            try:
+                debit(account=account.pk, amount="25.00", kind="adjustment",
+                      actor=Actor.system())
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(30)
+
+    # when the shopper asks for 30.00 instead: 50 - 25 spent leaves 25 for the new hold
+    with RunBefore("saleor_store_credit.checkout.apply.release_checkout_hold",
+                   spend_elsewhere):
+        second = initialize(user_api_client, shopper_checkout, {"amount": "30.00"})
+
+    # then refused, and the first reservation is still the one in place
+    assert second["transactionEvent"]["type"] == "AUTHORIZATION_FAILURE"
+    assert second["errors"] == []
+    hold = Hold.objects.get(status=HoldStatus.ACTIVE)
+    assert hold.amount == Decimal("20.00")
+    account.refresh_from_db()
+    assert (account.balance, account.held) == (Decimal("25.00"), Decimal("20.00"))
+    assert our_item(token=hold.transaction_id).authorized_value == Decimal("20.00")
+    assert_money_consistent()
