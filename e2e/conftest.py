@@ -81,6 +81,8 @@ def saleor():
         server.shell(SETUP % {"held": HELD_EMAIL, "password": DEMO_PASSWORD,
                               "channel": CHANNEL})
     server.start_api()
+    # store credit is charged by a Celery task after the order's confirmation
+    server.start_worker()
     try:
         server.password = DEMO_PASSWORD
         server.staff_token = server.token("staff@example.com", DEMO_PASSWORD)
