@@ -32,6 +32,32 @@ def plugins_manager():
     return SimpleLazyObject(lambda: get_plugins_manager(allow_replica=False))
 
 
+def _parsed_settings(configuration) -> StoreCreditSettings:
+    """The typed settings of a configuration. Saleor builds the plugin for every
+    request; parsing is remembered per distinct configuration (the settings are
+    frozen), so an unchanged configuration costs a lookup."""
+    import json
+
+    key = json.dumps(
+        [(item.get("name"), item.get("value")) for item in configuration or []],
+        default=str,
+    )
+    settings = _SETTINGS_BY_CONFIGURATION.get(key)
+    if settings is None:
+        try:
+            settings = StoreCreditSettings.from_configuration(configuration)
+        except ConfigurationError:
+            # Saved configurations are validated; this only guards hand-edited rows.
+            settings = StoreCreditSettings()
+        if len(_SETTINGS_BY_CONFIGURATION) >= 32:
+            _SETTINGS_BY_CONFIGURATION.clear()
+        _SETTINGS_BY_CONFIGURATION[key] = settings
+    return settings
+
+
+_SETTINGS_BY_CONFIGURATION: dict[str, StoreCreditSettings] = {}
+
+
 class StoreCreditPlugin(BasePlugin):
     PLUGIN_ID = PLUGIN_ID
     PLUGIN_NAME = "Store credit"
@@ -251,11 +277,7 @@ class StoreCreditPlugin(BasePlugin):
         # by `order_confirmed` in the same request (Saleor passes one manager, so one
         # plugin instance, from `checkoutComplete` through `order_created`)
         self._store_credit_seen: dict[str, bool] = {}
-        try:
-            self.settings = StoreCreditSettings.from_configuration(self.configuration)
-        except ConfigurationError:
-            # Saved configurations are validated; this only guards hand-edited rows.
-            self.settings = StoreCreditSettings()
+        self.settings = _parsed_settings(self.configuration)
 
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
