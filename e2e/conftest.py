@@ -90,6 +90,8 @@ def saleor():
         server.manage("populatedb", "--withoutimages", "--skipsequencereset")
         server.shell(SETUP % values)
     server.start_api()
+    # store credit is charged by a Celery task after the order's confirmation
+    server.start_worker()
     try:
         server.password = DEMO_PASSWORD
         server.staff_token = server.token("staff@example.com", DEMO_PASSWORD)

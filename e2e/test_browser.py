@@ -116,8 +116,23 @@ def _latest_order(saleor, email: str) -> dict:
     return data["data"]["orders"]["edges"][0]["node"]
 
 
+def _wait_until_charged(saleor, order_id: str, seconds: float = 30.0) -> None:
+    """Store credit is charged by the Celery worker right after the confirmation."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        charged = saleor.saleor(
+            "query ($id: ID!) { order(id: $id) { totalCharged { amount } } }",
+            {"id": order_id}, token=saleor.staff_token,
+        )["data"]["order"]["totalCharged"]["amount"]
+        if charged > 0:
+            return
+        time.sleep(0.3)
+    raise AssertionError("the order's store credit was not charged by the worker")
+
+
 def test_staff_refunds_an_order_to_store_credit(page, saleor, shell_url, extensions):
     order = _latest_order(saleor, "shopper@example.com")
+    _wait_until_charged(saleor, order["id"])
     before = _available(saleor, "shopper@example.com")
     app = open_extension(page, saleor, shell_url, extensions["order"], orderId=order["id"])
 

@@ -23,9 +23,39 @@ def _not_fully_paid(message: str):
 
 
 def plugins_manager():
+    """Saleor's plugins manager, built on first use: loading it reads the plugin
+    configurations, and most hooks never need it."""
+    from django.utils.functional import SimpleLazyObject
+
     from saleor.plugins.manager import get_plugins_manager
 
-    return get_plugins_manager(allow_replica=False)
+    return SimpleLazyObject(lambda: get_plugins_manager(allow_replica=False))
+
+
+def _parsed_settings(configuration) -> StoreCreditSettings:
+    """The typed settings of a configuration. Saleor builds the plugin for every
+    request; parsing is remembered per distinct configuration (the settings are
+    frozen), so an unchanged configuration costs a lookup."""
+    import json
+
+    key = json.dumps(
+        [(item.get("name"), item.get("value")) for item in configuration or []],
+        default=str,
+    )
+    settings = _SETTINGS_BY_CONFIGURATION.get(key)
+    if settings is None:
+        try:
+            settings = StoreCreditSettings.from_configuration(configuration)
+        except ConfigurationError:
+            # Saved configurations are validated; this only guards hand-edited rows.
+            settings = StoreCreditSettings()
+        if len(_SETTINGS_BY_CONFIGURATION) >= 32:
+            _SETTINGS_BY_CONFIGURATION.clear()
+        _SETTINGS_BY_CONFIGURATION[key] = settings
+    return settings
+
+
+_SETTINGS_BY_CONFIGURATION: dict[str, StoreCreditSettings] = {}
 
 
 class StoreCreditPlugin(BasePlugin):
@@ -267,11 +297,11 @@ class StoreCreditPlugin(BasePlugin):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        try:
-            self.settings = StoreCreditSettings.from_configuration(self.configuration)
-        except ConfigurationError:
-            # Saved configurations are validated; this only guards hand-edited rows.
-            self.settings = StoreCreditSettings()
+        # checkout token -> whether the completion gate saw store credit on it; read
+        # by `order_confirmed` in the same request (Saleor passes one manager, so one
+        # plugin instance, from `checkoutComplete` through `order_created`)
+        self._store_credit_seen: dict[str, bool] = {}
+        self.settings = _parsed_settings(self.configuration)
 
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
@@ -326,12 +356,14 @@ class StoreCreditPlugin(BasePlugin):
         on_account.prepare_completion(checkout_info, not_fully_paid=_not_fully_paid(
             "The payment on account on this checkout changed; review the payment "
             "and try again."))
-        store_credit.prepare_completion(
+        seen = store_credit.prepare_completion(
             checkout_info, not_fully_paid=_not_fully_paid(
                 "The store credit on this checkout changed; review the payment and "
                 "try again."
             )
         )
+        if seen is not None:
+            self._store_credit_seen[str(checkout_info.checkout.pk)] = seen
         if self.settings.credit_channels and self.settings.credit_checks_in(
             checkout_info.channel.slug
         ):
@@ -347,7 +379,15 @@ class StoreCreditPlugin(BasePlugin):
             from .credit import holds
 
             holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=True)
-        store_credit.capture_for_order(order)
+        seen = self._store_credit_seen.pop(order.checkout_token or "", None)
+        if store_credit.may_need_capture(order, store_credit_seen=seen):
+            # charged by a worker after this commit: the shopper does not wait for it
+            from django.db import transaction
+
+            from .tasks import capture_store_credit_task
+
+            order_id = str(order.pk)
+            transaction.on_commit(lambda: capture_store_credit_task.delay(order_id))
         return previous_value
 
     def order_cancelled(self, order, previous_value, **_kwargs):
@@ -469,10 +509,11 @@ class StoreCreditPlugin(BasePlugin):
             return previous_value
         from .checkout.native import initialize_session
 
-        return initialize_session(
-            transaction_session_data, settings=self.settings, requestor=self.requestor,
-            manager=plugins_manager(),
-        )
+        with conf.settings_scope(self.settings):
+            return initialize_session(
+                transaction_session_data, settings=self.settings,
+                requestor=self.requestor, manager=plugins_manager(),
+            )
 
     def webhook(self, request, path, previous_value):
         if path and path.rstrip("/") + "/" == GRAPHQL_PATH:

@@ -22,6 +22,16 @@ def release_abandoned_store_credit_holds_task(batch_size: int = 500) -> int:
     return released
 
 
+@app.task
+def capture_store_credit_task(order_id: str) -> int:
+    """Charge the store credit of an order just confirmed (requested by the plugin's
+    `order_confirmed` after its commit); the sweeper makes up a lost run."""
+    from .checkout import settle_order
+
+    with allow_writer():
+        return settle_order(order_id)
+
+
 @app.task(bind=True, max_retries=None)
 def deliver_webhook_task(self, delivery_id: int) -> str:
     """Send one outgoing webhook; on failure retry with backoff until it gives up."""
