@@ -94,7 +94,7 @@ def saleor():
     server.start_worker()
     try:
         server.password = DEMO_PASSWORD
-        server.staff_token = server.token("staff@example.com", DEMO_PASSWORD)
+        server.login_staff("staff@example.com", DEMO_PASSWORD)
         _configure(server)
         yield server
     finally:
@@ -178,12 +178,13 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def extensions(saleor):
-    """The installed app's extensions as the Dashboard sees them: view -> (url, token)."""
+    """The installed app's extensions as the Dashboard sees them: view -> (url, token).
+    Per test: the tokens Saleor mints live 5 minutes (JWT_TTL_APP_ACCESS)."""
     data = saleor.saleor(
         """{ apps(first: 20) { edges { node { id identifier appUrl accessToken extensions {
-             label mountName url } } } } }""", token=saleor.staff_token,
+             label mountName targetName url accessToken } } } } }""", token=saleor.staff_token,
     )
     assert "data" in data and data["data"], data
     [app] = [e["node"] for e in data["data"]["apps"]["edges"]
@@ -191,7 +192,8 @@ def extensions(saleor):
     return {
         extension["url"].strip("/"): {
             **extension, "appUrl": app["appUrl"], "appId": app["id"],
-            "accessToken": app["accessToken"],
+            # pages get the app's token; a widget the extension's own (as the Dashboard)
+            "accessToken": app["accessToken"], "extensionToken": extension["accessToken"],
         }
         for extension in app["extensions"]
     }
@@ -209,3 +211,17 @@ def open_extension(page, saleor, shell_url, extension, **params):
         {"src": src, "token": extension["accessToken"], "label": extension["label"]})
     page.goto(f"{shell_url}#{fragment}")
     return page.frame_locator("#app")
+
+
+def open_widget(page, saleor, shell_url, extension, *, id_name, id_value, page_label=""):
+    """Show a POST widget the way the Dashboard's detail page does (widgets.html plays
+    IframePost); returns the widget's frame."""
+    src = f"{extension['appUrl'].rstrip('/')}{extension['url']}"
+    fragment = urllib.parse.urlencode({
+        "src": src, "token": extension["extensionToken"], "appId": extension["appId"],
+        "saleorApiUrl": f"{saleor.url}/graphql/", "idName": id_name, "idValue": id_value,
+        "label": extension["label"], "page": page_label,
+        "logo": f"{extension['appUrl'].rstrip('/')}/logo.png",
+    })
+    page.goto(f"{shell_url.replace('shell.html', 'widgets.html')}#{fragment}")
+    return page.frame_locator("#widget")

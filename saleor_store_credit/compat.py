@@ -24,6 +24,10 @@ What differs (checked in Saleor's code at tags 3.21.69, 3.22.67, 3.23.28 and mai
 - Gift cards are transactions (`TransactionItem` with the gift card gateway id) from
   3.23; before, Saleor takes gift cards off the order total at checkout completion
   (`order/utils.py` `add_gift_cards_to_order`) and records nothing as charged.
+- App extensions with target WIDGET (mounts `CUSTOMER_DETAILS_WIDGETS`,
+  `ORDER_DETAILS_WIDGETS`, `options.widgetTarget`) exist from 3.22; 3.21's manifest
+  validation knows only POPUP and APP_PAGE and refuses any other target
+  (`app/types.py` `AppExtensionTarget`, `app/manifest_validations.py`).
 """
 
 import inspect
@@ -146,6 +150,25 @@ def gift_card_authorized_in_a_transaction(card) -> bool:
         gift_card=card, app_identifier=GIFT_CARD_PAYMENT_GATEWAY_ID,
         authorized_value__gt=0,
     ).exists()
+
+
+# --- the App manifest ----------------------------------------------------------------
+
+
+def dashboard_widgets_supported() -> bool:
+    """Whether Saleor installs WIDGET extensions on the customer and order detail
+    pages. Up to 3.22 targets and mounts are enums in saleor/app/types.py (3.21 has
+    no WIDGET, 3.22 has it and the `*_DETAILS_WIDGETS` mounts); from 3.23 they are
+    free strings (saleor/app/manifest_schema.py) and the enums are gone."""
+    try:
+        from saleor.app.types import AppExtensionMount, AppExtensionTarget
+    except ImportError:
+        return True
+    return (
+        hasattr(AppExtensionTarget, "WIDGET")
+        and hasattr(AppExtensionMount, "CUSTOMER_DETAILS_WIDGETS")
+        and hasattr(AppExtensionMount, "ORDER_DETAILS_WIDGETS")
+    )
 
 
 # --- checkout and order calculations ------------------------------------------------

@@ -17,15 +17,21 @@ from importlib import resources
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 
 from . import __version__
-from .compat import REQUIRED_SALEOR_VERSION
+from .compat import REQUIRED_SALEOR_VERSION, dashboard_widgets_supported
 
 STATIC_DIRS = {"dashboard": "index.html", "storefront": "index.html"}
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
     "js": "text/javascript; charset=utf-8",
     "css": "text/css; charset=utf-8",
+    # exactly this: Saleor's logo fetch compares the header with ICON_MIME_TYPES
+    # (saleor/app/installation_utils.py `fetch_icon_image`)
+    "png": "image/png",
 }
-_FILE = re.compile(r"^[a-z0-9_-]+\.(html|js|css)$")
+_FILE = re.compile(r"^[a-z0-9_-]+\.(html|js|css|png)$")
+# The brand logo (manifest `brand.logo.default`): Saleor wants a square PNG of at
+# least 256 px (saleor/thumbnail/validators.py); drawn by scripts/make_logo.py.
+LOGO = "logo.png"
 # Extension pages are `dashboard/<view>`: the Dashboard joins an APP_PAGE extension's
 # relative URL onto the app URL, so the view travels in the path.
 VIEWS = ("customer", "order", "holds", "credit", "risk", "reimbursement", "webhooks",
@@ -65,6 +71,10 @@ def serve(request, base: str, path: str):
                 return HttpResponseNotAllowed(["POST"])
             return _json({"success": True})
         return HttpResponseNotFound()
+    if parts[0] == "dashboard" and len(parts) == 3 and parts[1] == "widget":
+        from . import widgets
+
+        return widgets.serve(request, base, parts[2])
     if parts[0] in STATIC_DIRS and len(parts) <= 2:
         if len(parts) == 1 and not path.endswith("/"):
             # the Dashboard opens the App's home with its query string (domain,
@@ -123,6 +133,9 @@ def manifest(request, base: str) -> dict:
         "supportUrl": f"{origin}{dashboard}/about.html",
         "dataPrivacyUrl": f"{origin}{dashboard}/about.html#data",
         "author": "saleor-store-credit",
+        # Saleor downloads it at installation through its HTTP client
+        # (saleor/app/installation_utils.py `fetch_brand_data`, `fetch_icon_image`)
+        "brand": {"logo": {"default": f"{origin}{dashboard}/{LOGO}"}},
         "extensions": [
             {
                 "label": label, "mount": mount, "target": "APP_PAGE",
@@ -130,7 +143,7 @@ def manifest(request, base: str) -> dict:
                 "identifier": f"store-credit-{view}",
             }
             for label, mount, view, permissions in EXTENSIONS
-        ],
+        ] + widget_extensions(),
     }
 
 
@@ -159,6 +172,25 @@ def on_account_manifest(request, base: str) -> dict:
         "author": "saleor-store-credit",
         "extensions": [],
     }
+
+
+def widget_extensions() -> list[dict]:
+    """The customer and order page widgets (widgets.py), on Saleor versions that have
+    the WIDGET target (3.22+, compat.dashboard_widgets_supported). POST: the Dashboard
+    posts the token in a form, not in the iframe's URL (see widgets.py)."""
+    from .widgets import WIDGETS
+
+    if not dashboard_widgets_supported():
+        return []
+    return [
+        {
+            "label": label, "mount": mount, "target": "WIDGET",
+            "url": f"/widget/{view}", "permissions": permissions,
+            "identifier": f"store-credit-{view}-widget",
+            "options": {"widgetTarget": {"method": "POST"}},
+        }
+        for label, mount, view, permissions in WIDGETS
+    ]
 
 
 def _json(payload) -> HttpResponse:

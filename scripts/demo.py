@@ -16,7 +16,7 @@ import time
 from decimal import Decimal
 
 from saleor_server import DEMO_PASSWORD as PASSWORD
-from saleor_server import SETUP_USERS, Saleor, fail
+from saleor_server import SETUP_USERS, Saleor
 
 CHANNEL = "default-channel"
 

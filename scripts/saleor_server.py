@@ -191,7 +191,8 @@ class Saleor:
             )
             self.processes.append(process)
             started.append(process)
-        deadline = time.time() + 300 + 60 * workers  # a loaded machine imports slowly
+        # a loaded machine imports Saleor slowly: SC_API_START_SECONDS
+        deadline = time.time() + int(os.environ.get("SC_API_START_SECONDS", 300 + 60 * workers))
         while time.time() < deadline:
             if any(p.poll() is not None for p in started):
                 fail(f"the API server exited; see {self.log_dir}/saleor-api.log")
@@ -261,6 +262,21 @@ class Saleor:
 
     def store_credit(self, query, variables=None, token=None):
         return self.graphql(f"/plugins/global/{PLUGIN_ID}/graphql/", query, variables, token)
+
+    def login_staff(self, email: str, password: str) -> None:
+        """Remember a staff login; `staff_token` stays fresh from then on."""
+        self._staff_login = (email, password)
+        self._staff_token = (self.token(email, password), time.time())
+
+    @property
+    def staff_token(self) -> str:
+        # Saleor's access tokens live JWT_TTL_ACCESS (5 minutes by default); a long
+        # run (a busy machine) logs in again before the token runs out
+        token, issued = self._staff_token
+        if time.time() - issued > 240:
+            self.login_staff(*self._staff_login)
+            token = self._staff_token[0]
+        return token
 
     def token(self, email: str, password: str) -> str:
         data = self.saleor(
