@@ -1,4 +1,4 @@
-"""Drop three indexes that a composite index already covers (same leading column):
+"""Migration 0022 (0018 on its branch). Drop three indexes that a composite index already covers (same leading column):
 account.user_id (unique user_id, currency), entry.account_id (store_credit_entry_hist:
 account_id, id DESC) and payout.run_id (unique run_id, account_id). Every balance
 change, entry and payout wrote them for nothing (issue 20: a reimbursement batch writes
@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ("saleor_store_credit", "0017_email_log"),
+        ("saleor_store_credit", "0021_audit_kinds_of_terms_and_risk"),
     ]
 
     operations = [
