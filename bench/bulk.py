@@ -89,13 +89,33 @@ class Cost:
     seconds: float = 0.0
     peak_mib: float = 0.0      # Python heap peak (tracemalloc)
     rss_growth_mib: float = 0.0  # growth of the process's peak resident memory
+    # CPU time of this process and of its PostgreSQL backend: what the block costs
+    # whatever else the machine is doing (wall time on a shared 2-core box is not)
+    cpu_seconds: float | None = None
+
+
+def _backend_cpu() -> float | None:
+    """CPU seconds of this connection's PostgreSQL backend (same machine only)."""
+    import os
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
 def cost():
-    """Wall time, Python heap peak and peak-RSS growth of the block."""
+    """Wall time, CPU time (client + server), Python heap peak and peak-RSS growth."""
     result = Cost()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    server_before = _backend_cpu()
+    client_before = time.process_time()
     tracemalloc.start()
     start = time.perf_counter()
     try:
@@ -104,6 +124,10 @@ def cost():
         result.seconds = time.perf_counter() - start
         result.peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
+        client = time.process_time() - client_before
+        server_after = _backend_cpu()
+        if server_before is not None and server_after is not None:
+            result.cpu_seconds = client + server_after - server_before
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result.rss_growth_mib = (rss_after - rss_before) / 1024
 
