@@ -1,4 +1,4 @@
-.PHONY: test smoke demo bench e2e fuzz
+.PHONY: test smoke demo bench bench-load bench-deep e2e fuzz acceptance
 
 # The one test command. Tier 2 runs when SALEOR_PYTHON (and SALEOR_SRC for a source
 # checkout) point at a Saleor 3.23 environment; see README.
@@ -18,6 +18,18 @@ demo:
 bench:
 	bash bench/run
 
+# Checkout under concurrent load over HTTP against a real Saleor (README "Benchmarks").
+LOAD_SHOPPERS ?= 40
+LOAD_ROUNDS ?= 4
+bench-load:
+	mkdir -p artifacts && timeout 1800 python3 bench/load.py --shoppers $(LOAD_SHOPPERS) --rounds $(LOAD_ROUNDS)
+
+# The ledger at 1 000 000 accounts / 10 000 000 entries (README "Benchmarks"): about
+# 15 minutes and 6 GB of disk while it runs; point SALEOR_TEST_DATABASE_URL at a
+# throwaway database.
+bench-deep:
+	bash bench/run -o python_files='deep_*.py' -o python_functions='deep_*'
+
 # Browser tests only (also tier 3 of `make test` when SALEOR_PYTHON is set).
 e2e:
 	bash scripts/e2e
@@ -28,3 +40,8 @@ FUZZ_STEPS ?= 40
 fuzz:
 	TIER2_ONLY=1 SKIP_E2E=1 SC_MODEL_EXAMPLES=$(FUZZ_EXAMPLES) SC_MODEL_STEPS=$(FUZZ_STEPS) \
 	  bash scripts/test -k test_money_stays_right_whatever_happens -s -p no:logging
+
+# The README's promises in the field: a real Saleor with several API workers, a Celery
+# worker, beat and SMTP on loopback, driven over HTTP (README "Acceptance suite").
+acceptance:
+	bash scripts/acceptance

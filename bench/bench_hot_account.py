@@ -1,4 +1,6 @@
-"""1. Hot account: concurrent debits on one account, ledger service vs raw SQL."""
+"""1. Hot account: concurrent debits on one account, ledger service vs raw SQL (the
+naive floor: BEGIN; SELECT … FOR UPDATE; INSERT; UPDATE; COMMIT). The service debits
+in one statement (ledger/services.py `_POST_SQL`)."""
 
 import threading
 import time
@@ -12,6 +14,7 @@ from saleor_store_credit.ledger import Actor, credit, debit, get_or_create_accou
 from saleor_store_credit.models import Account
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ROUNDS = 2  # per side
 
 RAW_SETUP = """
 DROP TABLE IF EXISTS bench_raw_entry; DROP TABLE IF EXISTS bench_raw_account;
@@ -85,8 +88,14 @@ def bench_hot_account(clients, per_client, customer_user, report):
     with psycopg.connect(_dsn(), autocommit=True) as conn:
         conn.execute(RAW_SETUP.replace("%s", str(start_balance)))
 
-    service_seconds = _service(account, clients, per_client)
-    raw_seconds = _raw(clients, per_client)
+    # alternated (service, raw, raw, service) so drift on a shared box hits both alike
+    service_seconds = raw_seconds = 0.0
+    for side in ("service", "raw", "raw", "service"):
+        if side == "service":
+            service_seconds += _service(account, clients, per_client)
+        else:
+            raw_seconds += _raw(clients, per_client)
+    total_ops *= ROUNDS
 
     # no update may be lost on either side
     expected = start_balance - Decimal("0.01") * total_ops
@@ -101,5 +110,5 @@ def bench_hot_account(clients, per_client, customer_user, report):
     section = f"hot account, {clients} clients"
     report(section, "ledger service debits/s", round(service_rate, 1), "ops/s")
     report(section, "raw SQL debits/s", round(raw_rate, 1), "ops/s")
-    report(section, "ratio service/raw", round(service_rate / raw_rate, 3), "", ">= 0.5")
+    report(section, "ratio service/raw", round(service_rate / raw_rate, 3), "", ">= 1.0")
     report(section, "lost updates", 0, "", "0")

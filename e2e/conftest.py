@@ -28,6 +28,9 @@ API_PORT = int(os.environ.get("SC_E2E_API_PORT", "8767"))
 SHELL_PORT = int(os.environ.get("SC_E2E_SHELL_PORT", "8768"))
 E2E_DATABASE = os.environ.get("SC_E2E_DATABASE", "saleor_store_credit_e2e")
 HELD_EMAIL = "held@example.com"
+# customers whose Saleor languageCode is Dutch (NL) and Swedish (SV_FI)
+DUTCH_EMAIL = "klant@example.com"
+SWEDISH_EMAIL = "kund@example.com"
 
 SETUP = """
 from saleor.account.models import User
@@ -38,6 +41,12 @@ user, _ = User.objects.get_or_create(email="%(held)s")
 user.is_active = True
 user.set_password("%(password)s")
 user.save()
+for email, language in [("%(dutch)s", "nl"), ("%(swedish)s", "sv-fi")]:
+    user, _ = User.objects.get_or_create(email=email)
+    user.is_active = True
+    user.language_code = language
+    user.set_password("%(password)s")
+    user.save()
 SiteSettings.objects.update(refund_reason_reference_type=None)
 Channel.objects.filter(slug="%(channel)s").update(
     automatically_confirm_all_new_orders=False, allow_unpaid_orders=True)
@@ -73,14 +82,16 @@ def saleor():
     server.install_plugin()
     server.ensure_database()
     server.migrate()
-    out = server.shell(SETUP_USERS + SETUP % {
-        "held": HELD_EMAIL, "password": DEMO_PASSWORD, "channel": CHANNEL})
+    values = {"held": HELD_EMAIL, "dutch": DUTCH_EMAIL, "swedish": SWEDISH_EMAIL,
+              "password": DEMO_PASSWORD, "channel": CHANNEL}
+    out = server.shell(SETUP_USERS + SETUP % values)
     if out.split("PRODUCTS=")[1].split()[0] == "0":
         server.step("empty database: loading Saleor's sample catalogue (populatedb)")
         server.manage("populatedb", "--withoutimages", "--skipsequencereset")
-        server.shell(SETUP % {"held": HELD_EMAIL, "password": DEMO_PASSWORD,
-                              "channel": CHANNEL})
+        server.shell(SETUP % values)
     server.start_api()
+    # store credit is charged by a Celery task after the order's confirmation
+    server.start_worker()
     try:
         server.password = DEMO_PASSWORD
         server.login_staff("staff@example.com", DEMO_PASSWORD)
@@ -142,8 +153,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def page_locale():
+    """The browser's language (navigator.language, Accept-Language); a test overrides it
+    with @pytest.mark.parametrize("page_locale", …)."""
+    return "en-US"
+
+
+@pytest.fixture
+def page(browser, request, page_locale):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=page_locale)
     page = context.new_page()
     page.set_default_timeout(20000)
     errors = []

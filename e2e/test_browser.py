@@ -1,11 +1,26 @@
-"""The four staff/shopper journeys of issue #10, in headless Chromium against a real
-Saleor server. Screenshots go to artifacts/e2e/."""
+"""The four staff/shopper journeys of issue #10, and the storefront page in Dutch and
+Swedish (issue 16), in headless Chromium against a real Saleor server. Screenshots go to
+artifacts/e2e/."""
 
+import base64
 import re
 import time
+import uuid
 from decimal import Decimal
 
-from .conftest import CHANNEL, HELD_EMAIL, open_extension, open_widget, shot
+import pytest
+
+from .conftest import (
+    CHANNEL,
+    DUTCH_EMAIL,
+    HELD_EMAIL,
+    SWEDISH_EMAIL,
+    open_extension,
+    open_widget,
+    shot,
+)
+
+STOREFRONT = "/plugins/global/saleor-store-credit/storefront/"
 
 
 def _customer_id(saleor, email: str) -> str:
@@ -74,7 +89,7 @@ def test_shopper_applies_credit_and_places_an_order(page, saleor):
     login.get_by_role("button", name="Log in").click()
 
     use = page.locator("[data-testid=use-credit]")
-    use.filter(has_text=f"({available:.2f} USD available)").wait_for()
+    use.filter(has_text=f"(${available:,.2f} available)").wait_for()
     shot(page, "03-storefront-use-store-credit")
     use.click()
     applied = page.locator("[data-testid=applied]")
@@ -109,8 +124,23 @@ def _latest_order(saleor, email: str) -> dict:
     return data["data"]["orders"]["edges"][0]["node"]
 
 
+def _wait_until_charged(saleor, order_id: str, seconds: float = 30.0) -> None:
+    """Store credit is charged by the Celery worker right after the confirmation."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        charged = saleor.saleor(
+            "query ($id: ID!) { order(id: $id) { totalCharged { amount } } }",
+            {"id": order_id}, token=saleor.staff_token,
+        )["data"]["order"]["totalCharged"]["amount"]
+        if charged > 0:
+            return
+        time.sleep(0.3)
+    raise AssertionError("the order's store credit was not charged by the worker")
+
+
 def test_staff_refunds_an_order_to_store_credit(page, saleor, shell_url, extensions):
     order = _latest_order(saleor, "shopper@example.com")
+    _wait_until_charged(saleor, order["id"])
     before = _available(saleor, "shopper@example.com")
     app = open_extension(page, saleor, shell_url, extensions["order"], orderId=order["id"])
 
@@ -284,3 +314,169 @@ def test_saleor_downloads_the_brand_logo_as_at_installation(saleor):
         "print('LOGO', im.format, im.width, im.height)\n"
     )
     assert "LOGO PNG 256 256" in out, out
+
+
+# --- the storefront page in the customer's language (issue 16) ---------------------------
+
+
+def _usd(amount: Decimal, language: str) -> str:
+    """US dollars as Intl.NumberFormat (CLDR) writes them in each language, with plain
+    spaces (see _text): "$1,234.50", "US$ 1.234,50", "1 234,50 US$"."""
+    digits = f"{abs(amount):,.2f}"
+    if language == "nl":
+        return "US$ " + ("-" if amount < 0 else "") + digits.translate(str.maketrans(",.", ".,"))
+    if language == "sv":
+        return ("\u2212" if amount < 0 else "") + digits.translate(str.maketrans(",.", " ,")) + " US$"
+    return ("-" if amount < 0 else "") + "$" + digits
+
+
+def _text(locator) -> str:
+    """Visible text with no-break spaces (CLDR's separators) as plain spaces."""
+    return re.sub(r"[\u00a0\u202f]", " ", locator.inner_text()).strip()
+
+
+def _top_up(saleor, email: str, minimum: Decimal) -> Decimal:
+    if _available(saleor, email) < minimum:
+        saleor.store_credit(
+            """mutation ($id: ID!) { storeCreditAdjust(customerId: $id, amount: "30.00",
+               currency: "USD", reason: "e2e top-up") { errors { message } } }""",
+            {"id": _customer_id(saleor, email)}, token=saleor.staff_token,
+        )
+    return _available(saleor, email)
+
+
+JOURNEYS = {
+    # the browser says English and there is no ?lang=: English until the customer (NL)
+    # logs in, Dutch after
+    "nl": dict(email=DUTCH_EMAIL, page_locale="en-US", lang="", before="Log in", words={
+        "use": "Tegoed gebruiken ({} beschikbaar)", "balance": "Tegoed: {} beschikbaar",
+        "credit": "Tegoed", "to_pay": "Totaal te betalen", "applied": "Tegoed gebruikt: {}",
+        "remove": "Verwijderen", "place": "Bestelling plaatsen",
+        "placed": r"Bestelling #\d+ geplaatst", "details": "Wacht op bevestiging",
+    }),
+    # ?lang=sv wins over the browser's Dutch before login; the customer's SV_FI after
+    "sv": dict(email=SWEDISH_EMAIL, page_locale="nl-BE", lang="&lang=sv", before="Logga in", words={
+        "use": "Använd tillgodohavande ({} tillgängligt)",
+        "balance": "Tillgodohavande: {} tillgängligt", "credit": "Tillgodohavande",
+        "to_pay": "Att betala", "applied": "Använt tillgodohavande: {}", "remove": "Ta bort",
+        "place": "Lägg order", "placed": r"Order #\d+ har lagts",
+        "details": "Väntar på bekräftelse",
+    }),
+}
+
+
+@pytest.mark.parametrize("language, page_locale", [
+    (language, journey["page_locale"]) for language, journey in JOURNEYS.items()
+], ids=list(JOURNEYS))
+def test_dutch_and_swedish_customers_pay_with_store_credit_in_their_language(
+        page, saleor, language, page_locale):
+    # given a customer whose Saleor languageCode is Dutch / Swedish, with store credit
+    journey = JOURNEYS[language]
+    email, words = journey["email"], journey["words"]
+    available = _top_up(saleor, email, Decimal("5.00"))
+    token = saleor.token(email, saleor.password)
+    checkout, _name, total = saleor.ready_checkout(token, email, CHANNEL)
+    page.goto(f"{saleor.url}{STOREFRONT}?checkout={checkout['id']}{journey['lang']}")
+    login = page.locator("#login")
+    login.locator("button[type=submit]", has_text=journey["before"]).wait_for()
+    assert page.locator("html").get_attribute("lang") == ("sv" if language == "sv" else "en")
+
+    # when they log in
+    login.locator("[name=email]").fill(email)
+    login.locator("[name=password]").fill(saleor.password)
+    login.locator("button[type=submit]").click()
+
+    # then the page speaks their language, with money written their way
+    use = page.locator("[data-testid=use-credit]")
+    use.filter(has_text=words["use"].split("(")[0].strip()).wait_for()
+    assert _text(use) == words["use"].format(_usd(available, language))
+    assert _text(page.locator("[data-testid=balance]")) == words["balance"].format(
+        _usd(available, language))
+    assert page.locator("html").get_attribute("lang") == language
+    assert _text(page.locator("[data-testid=place-order]")) == words["place"]
+    shot(page, f"10-storefront-{language}-use-store-credit")
+
+    # when they apply their store credit
+    use.click()
+    applied = page.locator("[data-testid=applied]")
+    applied.wait_for()
+
+    # then the summary shows it as a line in their language
+    expected = min(available, total)
+    summary = page.locator("[data-testid=summary]")
+    assert _text(applied) == _usd(-expected, language)
+    assert _text(summary.locator("tr", has=applied).locator("th")) == words["credit"]
+    to_pay = page.locator("[data-testid=to-pay]")
+    assert _text(to_pay) == _usd(total - expected, language)
+    assert _text(summary.locator("tr", has=to_pay).locator("th")) == words["to_pay"]
+    assert _text(page.locator("#credit-applied p")) == (
+        words["applied"].format(_usd(expected, language)) + " " + words["remove"])
+    shot(page, f"11-storefront-{language}-credit-applied")
+
+    # when they place the order, then it is confirmed in their language
+    page.locator("[data-testid=place-order]").click()
+    placed = page.locator("[data-testid=order-placed]")
+    placed.wait_for()
+    assert re.search(words["placed"], placed.inner_text())
+    assert words["details"] in placed.inner_text()
+    shot(page, f"12-storefront-{language}-order-placed")
+    assert _available(saleor, email) == available - expected
+
+
+@pytest.mark.parametrize("page_locale, language, heading", [
+    ("nl-BE", "nl", "Inloggen"), ("sv-FI", "sv", "Logga in"), ("de-DE", "en", "Log in"),
+])
+def test_before_login_the_page_speaks_the_browsers_language(
+        page, saleor, page_locale, language, heading):
+    # given a visitor whose browser prefers Dutch / Swedish / German, and no ?lang=
+    # when they open the page (without a checkout)
+    page.goto(f"{saleor.url}{STOREFRONT}")
+
+    # then its text is in that language, English for a language it does not have
+    page.locator("#login h2", has_text=heading).wait_for()
+    assert page.locator("html").get_attribute("lang") == language
+    notice = {"nl": "Geen winkelwagen opgegeven", "sv": "Ingen varukorg angiven",
+              "en": "No checkout given"}[language]
+    assert notice in page.locator("#page-errors .notice").inner_text()
+
+
+def test_the_pages_own_errors_are_in_the_chosen_language(page, saleor):
+    # given a checkout ID that names no checkout, and ?lang=sv
+    missing = base64.b64encode(f"Checkout:{uuid.uuid4()}".encode()).decode()
+
+    # when the page loads, then "Checkout not found." is in Swedish
+    page.goto(f"{saleor.url}{STOREFRONT}?checkout={missing}&lang=sv")
+    error = page.locator("#page-errors .error[data-code=NOT_FOUND]")
+    error.wait_for()
+    assert _text(error) == "NOT_FOUND: Varukorgen hittades inte."
+
+    # when a visitor logs in with a wrong password, then Saleor's refusal is in Swedish
+    login = page.locator("#login")
+    login.locator("[name=email]").fill("nobody@example.com")
+    login.locator("[name=password]").fill("not-the-password")
+    login.locator("button[type=submit]").click()
+    refused = page.locator("#login-errors .error[data-code=INVALID_CREDENTIALS]")
+    refused.wait_for()
+    assert _text(refused) == "INVALID_CREDENTIALS: E-postadressen eller lösenordet stämmer inte."
+
+
+def test_a_dutch_customer_reads_in_dutch_why_someone_elses_checkout_takes_no_credit(page, saleor):
+    # given a checkout of another customer
+    shopper = saleor.token("shopper@example.com", saleor.password)
+    checkout, _name, _total = saleor.ready_checkout(shopper, "shopper@example.com", CHANNEL,
+                                                    quantity=1)
+
+    # when the Dutch customer opens it and logs in
+    page.goto(f"{saleor.url}{STOREFRONT}?checkout={checkout['id']}")
+    login = page.locator("#login")
+    login.locator("[name=email]").fill(DUTCH_EMAIL)
+    login.locator("[name=password]").fill(saleor.password)
+    login.locator("button[type=submit]").click()
+
+    # then the page says, in Dutch, that store credit is for their own checkout only
+    note = page.locator("#credit-note")
+    note.filter(has_text="eigen winkelwagen").wait_for()
+    assert _text(note) == ("Tegoed kan alleen worden gebruikt voor je eigen winkelwagen; "
+                           f"deze winkelwagen hoort niet bij {DUTCH_EMAIL}.")
+    assert page.locator("[data-testid=use-credit]").is_hidden()
+    shot(page, "13-storefront-nl-not-your-checkout")

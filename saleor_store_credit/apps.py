@@ -10,15 +10,15 @@ class StoreCreditConfig(AppConfig):
 
     def ready(self):
         from .periodic import install_beat_schedule, register_periodic_tasks
-        from .signals import store_credit_event
-        from .webhooks.outbox import on_store_credit_event
+        from .signals import listen
+        from .webhooks import outbox
 
-        store_credit_event.connect(
-            on_store_credit_event, dispatch_uid="saleor_store_credit.webhook_outbox"
-        )
-        from .notifications import on_store_credit_event as email_on_event
+        listen(outbox.on_store_credit_event, dispatch_uid="saleor_store_credit.webhook_outbox",
+               wants=outbox.wants, batch_receiver=outbox.on_store_credit_events)
+        from . import notifications
 
-        store_credit_event.connect(email_on_event, dispatch_uid="saleor_store_credit.emails")
+        listen(notifications.on_store_credit_event, dispatch_uid="saleor_store_credit.emails",
+               wants=notifications.wants)
         from django.apps import apps
 
         if apps.is_installed("saleor.plugins"):

@@ -27,6 +27,10 @@ GIFT_CARD_ATTEMPTS_OVERALL = "gift_card_redeem_attempts_overall_per_hour"
 CREDIT_CHANNELS = "credit_management_channels"
 CREDIT_FOUR_EYES = "credit_four_eyes_approval"
 CREDIT_FORBID_DIRECT_EDITS = "credit_forbid_direct_limit_edits"
+ON_ACCOUNT_CHANNELS = "pay_on_account_channels"
+# Insurance/guarantees and "evaluate for release" (credit/insurance.py, forced_hold.py).
+CREDIT_COVER_CAPS_LIMIT = "credit_cover_caps_limit"
+CREDIT_AUTO_RELEASE_CHANNELS = "credit_auto_release_channels"
 # E-mails the plugin sends itself (saleor_store_credit/notifications).
 NOTIFY_PAYOUTS = "notify_payout_status"
 NOTIFY_ORDER_HOLDS = "notify_order_holds"
@@ -160,6 +164,13 @@ class StoreCreditSettings:
     credit_channels: tuple[str, ...] = ()
     credit_four_eyes: bool = False
     credit_forbid_direct_edits: bool = False
+    # "Pay on account" at checkout: channel slugs, ("*",) for all, () for off; only
+    # where credit management applies too.
+    on_account_channels: tuple[str, ...] = ()
+    # insurance and guarantees only cap the customer's limit (default: they raise it)
+    credit_cover_caps_limit: bool = False
+    # channels where "evaluate for release" releases ready orders itself
+    credit_auto_release_channels: tuple[str, ...] = ("*",)
     notify_payouts: bool = True
     notify_order_holds: bool = True
     email: "EmailSettings" = field(default_factory=lambda: EmailSettings())
@@ -171,6 +182,16 @@ class StoreCreditSettings:
     def credit_checks_in(self, channel_slug: str | None) -> bool:
         """Whether credit limits and blocking rules apply to orders in this channel."""
         return "*" in self.credit_channels or channel_slug in self.credit_channels
+
+    def on_account_in(self, channel_slug: str | None) -> bool:
+        """Whether customers with a credit limit may pay on account in this channel."""
+        listed = "*" in self.on_account_channels or channel_slug in self.on_account_channels
+        return listed and self.credit_checks_in(channel_slug)
+
+    def credit_auto_release_in(self, channel_slug: str | None) -> bool:
+        """Whether a held order whose reasons are gone is released without staff."""
+        return ("*" in self.credit_auto_release_channels
+                or channel_slug in self.credit_auto_release_channels)
 
     @classmethod
     def from_configuration(cls, configuration: list[dict]) -> "StoreCreditSettings":
@@ -227,6 +248,11 @@ class StoreCreditSettings:
             credit_channels=tuple(_lines(values.get(CREDIT_CHANNELS))),
             credit_four_eyes=_bool(values.get(CREDIT_FOUR_EYES, False)),
             credit_forbid_direct_edits=_bool(values.get(CREDIT_FORBID_DIRECT_EDITS, False)),
+            on_account_channels=tuple(_lines(values.get(ON_ACCOUNT_CHANNELS))),
+            credit_cover_caps_limit=_bool(values.get(CREDIT_COVER_CAPS_LIMIT, False)),
+            # missing (a configuration saved before the setting existed): "*", as before
+            credit_auto_release_channels=tuple(_lines(
+                values.get(CREDIT_AUTO_RELEASE_CHANNELS, "*"))),
             notify_payouts=_bool(values.get(NOTIFY_PAYOUTS, True)),
             notify_order_holds=_bool(values.get(NOTIFY_ORDER_HOLDS, True)),
             email=EmailSettings.parse(values),

@@ -31,6 +31,8 @@ class StoreCreditErrorCode(str, Enum):
     ORDER_NOT_HELD = "order_not_held"
     CANNOT_CANCEL_ORDER = "cannot_cancel_order"
     ACCOUNT_NOT_ORPHANED = "account_not_orphaned"
+    CREDIT_NOT_AVAILABLE = "credit_not_available"
+    CREDIT_BLOCKED = "credit_blocked"
 
 
 class StoreCreditError(Exception):

@@ -50,6 +50,18 @@ SHOPPER_ERRORS = {
         "nl": "Te veel pogingen met cadeaukaarten. Probeer het later opnieuw.",
         "sv": "För många försök med presentkort. Försök igen senare.",
     },
+    Code.CREDIT_NOT_AVAILABLE: {
+        "nl": "Betalen op rekening is niet mogelijk: de bestelling past niet binnen je "
+              "beschikbare krediet.",
+        "sv": "Betalning mot faktura är inte möjlig: beställningen ryms inte inom din "
+              "tillgängliga kredit.",
+    },
+    Code.CREDIT_BLOCKED: {
+        "nl": "Deze bestelling kan niet op rekening worden geplaatst; betaal nu of neem "
+              "contact met ons op.",
+        "sv": "Den här beställningen kan inte läggas mot faktura; betala nu eller "
+              "kontakta oss.",
+    },
     Code.IDEMPOTENCY_KEY_REUSED: {
         "nl": "Deze aanvraag is al met andere gegevens verwerkt.",
         "sv": "Den här begäran har redan behandlats med andra uppgifter.",
@@ -60,6 +72,11 @@ LOG_IN = {
         "en": "Log in to use store credit.",
         "nl": "Log in om je tegoed te gebruiken.",
         "sv": "Logga in för att använda ditt tillgodohavande.",
+    },
+    "pay on account": {
+        "en": "Log in to pay on account.",
+        "nl": "Log in om op rekening te betalen.",
+        "sv": "Logga in för att betala mot faktura.",
     },
     "gift card": {
         "en": "Log in to convert a gift card.",

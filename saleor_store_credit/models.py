@@ -69,11 +69,14 @@ class Account(models.Model):
     holds; both are maintained under a row lock and re-derived by `ledger_verify()`.
     """
 
+    # Indexed by the unique (user, currency) constraint: no index of its own (each
+    # index is written again by every balance change that is not a HOT update).
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         on_delete=models.SET_NULL,
         related_name="store_credit_accounts",
+        db_index=False,
     )
     email = models.CharField(max_length=254, blank=True, default="")
     currency = models.CharField(max_length=3)
@@ -189,8 +192,9 @@ class Hold(models.Model):
 class Entry(ActorFields):
     """An immutable ledger line. Corrections are new entries (DB-enforced)."""
 
+    # Indexed by store_credit_entry_hist (account, -id).
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="entries"
+        Account, on_delete=models.PROTECT, related_name="entries", db_index=False
     )
     direction = models.CharField(max_length=6, choices=EntryDirection.choices)
     amount = models.DecimalField(**MONEY)
@@ -390,7 +394,9 @@ class PayoutStatus(models.TextChoices):
 
 
 class Payout(models.Model):
-    run = models.ForeignKey(ReimbursementRun, on_delete=models.PROTECT, related_name="payouts")
+    # Indexed by the unique (run, account) constraint.
+    run = models.ForeignKey(ReimbursementRun, on_delete=models.PROTECT, related_name="payouts",
+                            db_index=False)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="payouts")
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
@@ -489,4 +495,6 @@ class CreditLot(models.Model):
             ),
         ]
 from .credit.models import *  # noqa: E402,F401,F403 (credit management tables)
+from .credit.terms_models import *  # noqa: E402,F401,F403 (payment terms, pay on account)
+from .credit.risk_models import *  # noqa: E402,F401,F403 (risk, insurance, forced holds)
 from .notifications.models import *  # noqa: E402,F401,F403 (e-mail delivery log)

@@ -56,9 +56,34 @@ PERIODIC_TASKS = [
         60,
     ),
     (
+        "saleor_store_credit.payment_terms_due_dates",
+        "saleor_store_credit.tasks.payment_terms_due_dates_task",
+        60,
+    ),
+    (
+        "saleor_store_credit.expire_on_account_authorizations",
+        "saleor_store_credit.tasks.expire_on_account_authorizations_task",
+        5,
+    ),
+    (
         "saleor_store_credit.deliver_due_webhooks",
         "saleor_store_credit.tasks.deliver_due_webhooks_task",
         1,
+    ),
+    (
+        "saleor_store_credit.resend_stuck_emails",
+        "saleor_store_credit.tasks.resend_stuck_emails_task",
+        5,
+    ),
+    (
+        "saleor_store_credit.update_risk_scores",
+        "saleor_store_credit.tasks.update_risk_scores_task",
+        24 * 60,
+    ),
+    (
+        "saleor_store_credit.apply_forced_credit_holds",
+        "saleor_store_credit.tasks.apply_forced_credit_holds_task",
+        60,
     ),
 ]
 

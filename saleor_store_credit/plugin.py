@@ -23,9 +23,39 @@ def _not_fully_paid(message: str):
 
 
 def plugins_manager():
+    """Saleor's plugins manager, built on first use: loading it reads the plugin
+    configurations, and most hooks never need it."""
+    from django.utils.functional import SimpleLazyObject
+
     from saleor.plugins.manager import get_plugins_manager
 
-    return get_plugins_manager(allow_replica=False)
+    return SimpleLazyObject(lambda: get_plugins_manager(allow_replica=False))
+
+
+def _parsed_settings(configuration) -> StoreCreditSettings:
+    """The typed settings of a configuration. Saleor builds the plugin for every
+    request; parsing is remembered per distinct configuration (the settings are
+    frozen), so an unchanged configuration costs a lookup."""
+    import json
+
+    key = json.dumps(
+        [(item.get("name"), item.get("value")) for item in configuration or []],
+        default=str,
+    )
+    settings = _SETTINGS_BY_CONFIGURATION.get(key)
+    if settings is None:
+        try:
+            settings = StoreCreditSettings.from_configuration(configuration)
+        except ConfigurationError:
+            # Saved configurations are validated; this only guards hand-edited rows.
+            settings = StoreCreditSettings()
+        if len(_SETTINGS_BY_CONFIGURATION) >= 32:
+            _SETTINGS_BY_CONFIGURATION.clear()
+        _SETTINGS_BY_CONFIGURATION[key] = settings
+    return settings
+
+
+_SETTINGS_BY_CONFIGURATION: dict[str, StoreCreditSettings] = {}
 
 
 class StoreCreditPlugin(BasePlugin):
@@ -73,6 +103,9 @@ class StoreCreditPlugin(BasePlugin):
         {"name": conf.CREDIT_CHANNELS, "value": ""},
         {"name": conf.CREDIT_FOUR_EYES, "value": False},
         {"name": conf.CREDIT_FORBID_DIRECT_EDITS, "value": False},
+        {"name": conf.ON_ACCOUNT_CHANNELS, "value": ""},
+        {"name": conf.CREDIT_COVER_CAPS_LIMIT, "value": False},
+        {"name": conf.CREDIT_AUTO_RELEASE_CHANNELS, "value": "*"},
         # the plugin's own e-mails (saleor_store_credit/notifications)
         {"name": conf.NOTIFY_PAYOUTS, "value": True},
         {"name": conf.NOTIFY_ORDER_HOLDS, "value": True},
@@ -193,6 +226,27 @@ class StoreCreditPlugin(BasePlugin):
             "label": "Forbid direct credit limit edits",
             "help_text": "Limits change only through the adjustment journal.",
         },
+        conf.ON_ACCOUNT_CHANNELS: {
+            "type": _S.STRING,
+            "label": "Pay on account channels",
+            "help_text": "Channel slugs, comma-separated, where logged-in customers with "
+            "a credit limit may pay on account (gateway saleor-store-credit.on-account); "
+            "* for every channel; empty: off. Only in credit management channels.",
+        },
+        conf.CREDIT_COVER_CAPS_LIMIT: {
+            "type": _S.BOOLEAN,
+            "label": "Insurance and guarantees only cap the credit limit",
+            "help_text": "Off: a customer's active insurance and guarantees are added to "
+            "their limit. On: the limit is at most what is covered (for customers with "
+            "any cover on record).",
+        },
+        conf.CREDIT_AUTO_RELEASE_CHANNELS: {
+            "type": _S.STRING,
+            "label": "Release ready orders automatically in channels",
+            "help_text": "Channel slugs, comma-separated; * for every channel; empty: "
+            "none. Elsewhere, a held order whose reasons are gone is marked 'ready to "
+            "release' for staff. Forced credit holds are never released automatically.",
+        },
         conf.NOTIFY_PAYOUTS: {
             "type": _S.BOOLEAN,
             "label": "E-mail customers when a payout is paid or failed",
@@ -243,11 +297,11 @@ class StoreCreditPlugin(BasePlugin):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        try:
-            self.settings = StoreCreditSettings.from_configuration(self.configuration)
-        except ConfigurationError:
-            # Saved configurations are validated; this only guards hand-edited rows.
-            self.settings = StoreCreditSettings()
+        # checkout token -> whether the completion gate saw store credit on it; read
+        # by `order_confirmed` in the same request (Saleor passes one manager, so one
+        # plugin instance, from `checkoutComplete` through `order_created`)
+        self._store_credit_seen: dict[str, bool] = {}
+        self.settings = _parsed_settings(self.configuration)
 
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
@@ -295,12 +349,21 @@ class StoreCreditPlugin(BasePlugin):
     def preprocess_order_creation(self, checkout_info, lines, previous_value):
         from . import checkout as store_credit
 
-        store_credit.prepare_completion(
+        from .checkout import on_account
+
+        # before store credit's gate: store credit first, the rest on account (also
+        # after pay on account was switched off: authorizations made before still count)
+        on_account.prepare_completion(checkout_info, not_fully_paid=_not_fully_paid(
+            "The payment on account on this checkout changed; review the payment "
+            "and try again."))
+        seen = store_credit.prepare_completion(
             checkout_info, not_fully_paid=_not_fully_paid(
                 "The store credit on this checkout changed; review the payment and "
                 "try again."
             )
         )
+        if seen is not None:
+            self._store_credit_seen[str(checkout_info.checkout.pk)] = seen
         if self.settings.credit_channels and self.settings.credit_checks_in(
             checkout_info.channel.slug
         ):
@@ -316,7 +379,15 @@ class StoreCreditPlugin(BasePlugin):
             from .credit import holds
 
             holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=True)
-        store_credit.capture_for_order(order)
+        seen = self._store_credit_seen.pop(order.checkout_token or "", None)
+        if store_credit.may_need_capture(order, store_credit_seen=seen):
+            # charged by a worker after this commit: the shopper does not wait for it
+            from django.db import transaction
+
+            from .tasks import capture_store_credit_task
+
+            order_id = str(order.pk)
+            transaction.on_commit(lambda: capture_store_credit_task.delay(order_id))
         return previous_value
 
     def order_cancelled(self, order, previous_value, **_kwargs):
@@ -327,23 +398,40 @@ class StoreCreditPlugin(BasePlugin):
 
             holds.on_order_confirmed_or_cancelled(order, self.settings, confirmed=False)
         store_credit.release_for_cancelled_order(order)
+        from .checkout import on_account
+
+        on_account.release_for_cancelled_order(order)
         return previous_value
 
     # --- credit management (saleor_store_credit.credit) ---------------------------
 
     def order_created(self, order, previous_value, **_kwargs):
+        from .checkout import on_account
+
+        on_account.attach_to_order(order)
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):
-            from .credit import holds
+            from .credit import holds, terms
 
+            terms.on_order_created(order, self.settings)
             holds.on_order_created(order, self.settings, plugins_manager)
+        return previous_value
+
+    def order_fulfilled(self, order, previous_value, **_kwargs):
+        if self.settings.credit_channels:
+            from .credit import terms
+
+            terms.on_order_fulfilled(order)
         return previous_value
 
     def order_updated(self, order, previous_value, **_kwargs):
         from . import checkout as store_credit
 
         store_credit.follow_order(order, plugins_manager())
+        from .checkout import on_account
+
+        on_account.follow_order(order, plugins_manager())
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):
@@ -357,6 +445,10 @@ class StoreCreditPlugin(BasePlugin):
 
         if transaction_data.transaction.app_identifier == store_credit.GATEWAY_ID:
             store_credit.cancel_item(transaction_data.transaction, transaction_data.event)
+        elif transaction_data.transaction.app_identifier == store_credit.ON_ACCOUNT_ID:
+            from .checkout import on_account
+
+            on_account.cancel_requested(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def transaction_refund_requested(self, transaction_data, previous_value):
@@ -364,6 +456,10 @@ class StoreCreditPlugin(BasePlugin):
 
         if transaction_data.transaction.app_identifier == store_credit.GATEWAY_ID:
             store_credit.refund_item(transaction_data.transaction, transaction_data.event)
+        elif transaction_data.transaction.app_identifier == store_credit.ON_ACCOUNT_ID:
+            from .checkout import on_account
+
+            on_account.refund_requested(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def transaction_charge_requested(self, transaction_data, previous_value):
@@ -373,6 +469,10 @@ class StoreCreditPlugin(BasePlugin):
             store_credit.charge_requested(
                 transaction_data.transaction, transaction_data.event
             )
+        elif transaction_data.transaction.app_identifier == store_credit.ON_ACCOUNT_ID:
+            from .checkout import on_account
+
+            on_account.charge_requested(transaction_data.transaction, transaction_data.event)
         return previous_value
 
     def payment_gateway_initialize_session(
@@ -380,25 +480,40 @@ class StoreCreditPlugin(BasePlugin):
     ):
         from .checkout.gateway import advertise_gateway
 
-        return advertise_gateway(
+        gateways = advertise_gateway(
             previous_value, payment_gateways, source_object, self.settings, self.requestor,
             plugins_manager(),
         )
+        if self.settings.on_account_channels:
+            from .checkout.on_account_gateway import advertise
+
+            gateways = advertise(gateways, payment_gateways, source_object, self.settings,
+                                 self.requestor, plugins_manager())
+        return gateways
 
     def transaction_initialize_session(self, transaction_session_data, previous_value):
         """Store credit through Saleor's own `transactionInitialize` (checkout/native.py).
         Runs after WebhookPlugin, whose "no webhook" answer for the companion App it
         replaces; other gateways' results pass through."""
-        from .checkout import GATEWAY_ID
+        from .checkout import GATEWAY_ID, ON_ACCOUNT_ID
 
-        if transaction_session_data.payment_gateway_data.app_identifier != GATEWAY_ID:
+        gateway = transaction_session_data.payment_gateway_data.app_identifier
+        if gateway == ON_ACCOUNT_ID:
+            from .checkout.on_account_gateway import initialize_session as on_account
+
+            return on_account(
+                transaction_session_data, settings=self.settings, requestor=self.requestor,
+                manager=plugins_manager(),
+            )
+        if gateway != GATEWAY_ID:
             return previous_value
         from .checkout.native import initialize_session
 
-        return initialize_session(
-            transaction_session_data, settings=self.settings, requestor=self.requestor,
-            manager=plugins_manager(),
-        )
+        with conf.settings_scope(self.settings):
+            return initialize_session(
+                transaction_session_data, settings=self.settings,
+                requestor=self.requestor, manager=plugins_manager(),
+            )
 
     def webhook(self, request, path, previous_value):
         if path and path.rstrip("/") + "/" == GRAPHQL_PATH:

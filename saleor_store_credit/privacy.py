@@ -149,6 +149,7 @@ def anonymise_user(user) -> None:
         LimitAdjustment,
         OrderHold,
     )
+    from .credit.terms_models import OnAccountEntry
 
     pk = user.pk
     placeholder = deleted_user_label(pk)
@@ -168,13 +169,15 @@ def anonymise_user(user) -> None:
         if not user.is_staff:  # a customer only ever acts on their own accounts
             entries = entries.filter(account_id__in=account_ids)
         entries.update(actor_label=placeholder)
-        for model in (CreditMemo, ReimbursementRun, LimitAdjustment, CreditAudit):
+        for model in (CreditMemo, ReimbursementRun, LimitAdjustment, CreditAudit,
+                      OnAccountEntry):
             model.objects.filter(as_actor).update(actor_label=placeholder)
         actor_keys = [f"{ActorType.STAFF}:{pk}", f"{ActorType.CUSTOMER}:{pk}"]
         OrderHold.objects.filter(requested_by__in=actor_keys).update(
             requested_by_label=placeholder)
         OrderHold.objects.filter(resolved_by__in=actor_keys).update(
             resolved_by_label=placeholder)
+        _forget_in_risk_tables(as_actor, actor_keys, placeholder)
 
         # Rows about the customer: payee data goes, free text is scrubbed.
         Payout.objects.filter(account_id__in=account_ids).update(
@@ -199,13 +202,14 @@ def anonymise_user(user) -> None:
             (ReimbursementRun.objects.all(), ["filters", "actor_label"]),
             (CreditAudit.objects.all(), ["message", "data", "actor_label"]),
             (LimitAdjustment.objects.all(), ["reason", "actor_label"]),
+            (OnAccountEntry.objects.all(), ["reference", "note", "actor_label"]),
             (OrderHold.objects.all(),
              ["reasons", "resolution_reason", "requested_by_label", "resolved_by_label"]),
             (CreditGroup.objects.all(), ["name", "description"]),
             (BlockingRule.objects.all(), ["name"]),
             (WebhookDelivery.objects.all(), ["payload", "last_error"]),
         ]
-        for queryset, fields in anywhere:
+        for queryset, fields in anywhere + _risk_texts():
             _scrub(queryset, fields, strong, placeholder)
         # Deleted with the user (CASCADE) anyway; cleared here so that no address
         # outlives the user even if that rule changes.
@@ -217,6 +221,30 @@ def anonymise_user(user) -> None:
         _set_anonymising(False)
     logger.info("Store credit: personal data of user %s anonymised (%s accounts kept)",
                 pk, len(account_ids))
+
+
+def _forget_in_risk_tables(as_actor, actor_keys, placeholder) -> None:
+    """Risk scores, insurance and forced holds (credit/risk_models.py): who set them up.
+    Rows about the customer themselves go with the user (CASCADE)."""
+    from .credit import risk_models as rm
+
+    for model in (rm.AutomaticLimitRule, rm.ForcedHoldRule, rm.ManualScoreValue,
+                  rm.RiskScoreRun, rm.CreditCover):
+        model.objects.filter(as_actor).update(actor_label=placeholder)
+    rm.ForcedHold.objects.filter(lifted_by__in=actor_keys).update(lifted_by_label=placeholder)
+
+
+def _risk_texts() -> list:
+    from .credit import risk_models as rm
+
+    return [
+        (rm.ScoringGroup.objects.all(), ["name", "description"]),
+        (rm.RiskClass.objects.all(), ["name", "description"]),
+        (rm.AutomaticLimitRule.objects.all(), ["name"]),
+        (rm.ForcedHoldRule.objects.all(), ["name"]),
+        (rm.ForcedHold.objects.all(), ["rule_name", "message", "lift_reason"]),
+        (rm.CreditCover.objects.all(), ["provider", "cover_type", "reference", "cancel_reason"]),
+    ]
 
 
 def on_user_pre_delete(sender, instance, **_kwargs):

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Sum
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from .errors import StoreCreditError, StoreCreditErrorCode
 from .ledger import Actor, credit
 from .ledger.idempotency import internal_key, run_idempotent
 from .ledger.locks import LockSpace, advisory_unlock, try_advisory_lock
-from .ledger.services import debit_whole_balances
+from .ledger.services import entry_payload, whole_balance_debits
 from .models import (
     Account,
     EntryKind,
@@ -33,7 +33,7 @@ from .models import (
     RunStatus,
 )
 from .money import normalize_currency, parse_amount, quantum
-from .signals import store_credit_event
+from .signals import store_credit_event, store_credit_events
 
 logger = logging.getLogger(__name__)
 
@@ -148,80 +148,123 @@ def start_run(*, spec: RunSpec, actor: Actor, idempotency_key=None) -> Reimburse
     return run_idempotent(idempotency_key, "reimbursement_run", params, work)
 
 
-def _payee(user) -> dict:
-    address = user.default_billing_address
-    lines = []
-    if address:
-        lines = [address.street_address_1, address.street_address_2,
-                 f"{address.postal_code} {address.city}".strip(), str(address.country)]
-    details = getattr(user, "store_credit_payout_details", None)
-    account_ref = details.account_number if details else ""
-    return {
-        "payee_name": user.get_full_name() or user.email,
-        "payee_email": user.email,
-        "payee_address": "\n".join(line for line in lines if line),
-        "payout_account": account_ref,
-        "details_missing": not account_ref,
-    }
+def _python_whitespace() -> str:
+    """A regular expression that strips what Python's `str.strip()` strips."""
+    spaces = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
+    return f"^[{spaces}]+|[{spaces}]+$"
 
 
-def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int]) -> list[Payout]:
-    """Pay one batch in one DB transaction (the cursor advances in the same commit)."""
+_STRIP = _python_whitespace()
+
+# One batch in one statement: the ledger's whole-balance debits (ledger/services.py),
+# then a payout per debit with the payee as Saleor knows them, as `User.get_full_name()`
+# (saleor/account/models.py) and the billing address give it: name, else billing
+# address name, else e-mail; address lines street 1, street 2, "postal code city",
+# country code, the empty ones left out; the bank account from PayoutDetails. The
+# payee is read per payout by primary key (`LATERAL … OFFSET 0`), whatever the
+# planner guesses about the size of the batch.
+_PAY_BATCH_SQL = """
+WITH {debits}, payouts AS (
+    INSERT INTO saleor_store_credit_payout (
+        run_id, account_id, amount, currency, status, payee_name, payee_email,
+        payee_address, payout_account, details_missing, debit_entry_id, reference, note,
+        created_at, resolved_by)
+    SELECT %(run)s, e.account_id, e.amount, d.currency, 'pending', payee.name,
+           payee.email, payee.address, payee.account, payee.account = '', e.id, '', '',
+           %(now)s, ''
+      FROM entries e
+      JOIN debited d ON d.id = e.account_id
+     CROSS JOIN LATERAL (
+           SELECT LEFT(COALESCE(NULLIF(CASE
+                      WHEN u.first_name <> '' OR u.last_name <> ''
+                          THEN regexp_replace(u.first_name || ' ' || u.last_name,
+                                              %(strip)s, '', 'g')
+                      WHEN b.first_name <> '' OR b.last_name <> ''
+                          THEN regexp_replace(b.first_name || ' ' || b.last_name,
+                                              %(strip)s, '', 'g')
+                      ELSE u.email END, ''), u.email), 255) AS name,
+                  u.email,
+                  COALESCE(array_to_string(array_remove(ARRAY[
+                      b.street_address_1, b.street_address_2,
+                      regexp_replace(b.postal_code || ' ' || b.city, %(strip)s, '', 'g'),
+                      b.country::text], ''), chr(10)), '') AS address,
+                  COALESCE(pd.account_number, '') AS account
+             FROM {user} u
+             LEFT JOIN {address} b ON b.id = u.default_billing_address_id
+             LEFT JOIN saleor_store_credit_payoutdetails pd ON pd.user_id = u.id
+            WHERE u.id = d.user_id
+           OFFSET 0) payee
+     ORDER BY e.account_id
+    RETURNING id, amount
+)
+SELECT COUNT(*), COALESCE(SUM(amount), 0), MIN(id), MAX(id) FROM payouts
+"""
+
+# Who a batch may pay, re-checked under the account locks (with `held = 0` and the
+# minimum): the run's currency, a customer still there, no payout of this run yet
+# (with the unique (run, account) constraint: nobody is paid twice), no held order.
+# `OFFSET 0` keeps each check a per-account index probe ((run, account); the order's
+# customer): PostgreSQL would otherwise turn it into an anti-join that may read every
+# payout of the run, or every held order of the shop, for each batch (a run then
+# grows quadratic in its size).
+_PAY_BATCH_GUARD = """
+       AND a.currency = %(currency)s AND a.user_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM saleor_store_credit_payout p
+                        WHERE p.run_id = %(run)s AND p.account_id = a.id OFFSET 0)
+       AND NOT EXISTS (SELECT 1 FROM {order} o
+                        WHERE o.user_id = a.user_id AND o.status = %(unconfirmed)s
+                       OFFSET 0)"""
+
+
+def _pay_batch(run: ReimbursementRun, spec: RunSpec, account_ids: list[int]) -> tuple[int, Decimal]:
+    """Pay one batch in one statement, inside the caller's DB transaction (which also
+    advances the cursor). Returns (payouts, their total)."""
+    from saleor.account.models import Address, User
     from saleor.order import OrderStatus
     from saleor.order.models import Order
 
-    already = set(
-        Payout.objects.filter(run=run, account_id__in=account_ids).values_list(
-            "account_id", flat=True
-        )
-    )
-    blocked_users = set(
-        Order.objects.filter(
-            user_id__in=Account.objects.filter(pk__in=account_ids).values("user_id"),
-            status=OrderStatus.UNCONFIRMED,
-        ).values_list("user_id", flat=True)
-    )
-    eligible = [pk for pk in account_ids if pk not in already]
-    pairs = debit_whole_balances(
-        account_ids=eligible, minimum=spec.minimum, kind=EntryKind.PAYOUT,
+    debits, params = whole_balance_debits(
+        account_ids=account_ids, minimum=spec.minimum, kind=EntryKind.PAYOUT,
         actor=Actor.system(f"reimbursement run {run.pk}"),
         reason=f"Reimbursement run {run.pk}",
+        guard=_PAY_BATCH_GUARD.format(order=Order._meta.db_table),
     )
-    if blocked_users and any(a.user_id in blocked_users for a, _ in pairs):
-        # Held orders appeared since selection: this batch is redone without them.
-        raise _Reselect({a.pk for a, _ in pairs if a.user_id in blocked_users})
-    users = {
-        user.pk: user
-        for user in _users(a.user_id for a, _ in pairs)
-    }
-    payouts = Payout.objects.bulk_create(
-        [
-            Payout(
-                run=run, account=account, amount=entry.amount, currency=account.currency,
-                debit_entry=entry, **_payee(users[account.user_id]),
-            )
-            for account, entry in pairs
-        ]
+    sql = _PAY_BATCH_SQL.format(debits=debits, user=User._meta.db_table,
+                                address=Address._meta.db_table)
+    params.update(run=run.pk, currency=spec.currency, strip=_STRIP,
+                  unconfirmed=OrderStatus.UNCONFIRMED)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        count, total, first, last = cursor.fetchone()
+    if count:
+        _announce_payouts(run.pk, first, last)
+    return count, total
+
+
+def _announce_payouts(run_id: int, first: int, last: int) -> None:
+    """`balance_changed` and `payout_created` for the batch's payouts (ids first..last
+    of this run: one worker writes a run's payouts), as batch events whose payloads
+    are read only if a receiver wants them."""
+    if not store_credit_events.has_listeners(Payout):
+        return
+
+    read: list = []
+
+    def batch():
+        if not read:
+            read.append(list(
+                Payout.objects.filter(run_id=run_id, pk__gte=first, pk__lte=last)
+                .select_related("account", "debit_entry").order_by("pk")
+            ))
+        return read[0]
+
+    store_credit_events.send(
+        sender=Payout, event="balance_changed", currency=None,
+        items=lambda: [entry_payload(p.debit_entry, p.account) for p in batch()],
     )
-    for payout in payouts:
-        store_credit_event.send(
-            sender=Payout, event="payout_created", currency=payout.currency,
-            data=payout_payload(payout),
-        )
-    return payouts
-
-
-class _Reselect(Exception):
-    def __init__(self, account_ids):
-        super().__init__("held orders appeared during the batch")
-        self.account_ids = account_ids
-
-
-def _users(user_ids):
-    from saleor.account.models import User
-
-    return User.objects.filter(pk__in=list(user_ids)).select_related(
-        "default_billing_address", "store_credit_payout_details"
+    store_credit_events.send(
+        sender=Payout, event="payout_created", currency=None,
+        items=lambda: [payout_payload(p) for p in batch()],
     )
 
 
@@ -252,35 +295,30 @@ def _process(run_id: int, *, batch_size: int, crash_after) -> str:
         )
         if not ids:
             break
-        skip: set[int] = set()
-        while True:
-            try:
-                with transaction.atomic():
-                    payouts = _pay_batch(run, spec, [pk for pk in ids if pk not in skip])
-                    paid_now += len(payouts)
-                    if crash_after is not None and paid_now >= crash_after:
-                        raise RuntimeError("simulated crash in the middle of a batch")
-                    run.cursor_account_id = ids[-1]
-                    run.processed_count += len(ids)
-                    totals = run.payouts.aggregate(total=Sum("amount"), n=Count("pk"))
-                    ReimbursementRun.objects.filter(pk=run_id).update(
-                        cursor_account_id=run.cursor_account_id,
-                        processed_count=run.processed_count,
-                        payout_count=totals["n"],
-                        total_amount=totals["total"] or Decimal(0),
-                    )
-                break
-            except _Reselect as exc:
-                skip |= exc.account_ids
+        with transaction.atomic():
+            count, total = _pay_batch(run, spec, ids)
+            paid_now += count
+            if crash_after is not None and paid_now >= crash_after:
+                raise RuntimeError("simulated crash in the middle of a batch")
+            # the progress commits with the batch, so it counts each payout once
+            ReimbursementRun.objects.filter(pk=run_id).update(
+                cursor_account_id=ids[-1],
+                processed_count=F("processed_count") + len(ids),
+                payout_count=F("payout_count") + count,
+                total_amount=F("total_amount") + total,
+            )
+        run.cursor_account_id = ids[-1]
+        run.processed_count += len(ids)
+        run.payout_count += count
         logger.info(
             "Reimbursement run %s: %s/%s accounts processed, %s payouts",
-            run_id, run.processed_count, run.selected_count, run.payouts.count(),
+            run_id, run.processed_count, run.selected_count, run.payout_count,
         )
+    totals = run.payouts.aggregate(total=Sum("amount"), n=Count("pk"))
     ReimbursementRun.objects.filter(pk=run_id).update(
         status=RunStatus.COMPLETED, finished_at=timezone.now(),
-        payout_count=run.payouts.count(),
-        total_amount=run.payouts.aggregate(t=Sum("amount"))["t"] or Decimal(0),
-        skipped_count=max(run.selected_count - run.payouts.count(), 0),
+        payout_count=totals["n"], total_amount=totals["total"] or Decimal(0),
+        skipped_count=max(run.selected_count - totals["n"], 0),
     )
     return "completed"
 

@@ -41,8 +41,8 @@ class LiabilityRow:
         return self.opening + inflow - outflow == self.closing
 
 
-def _sum(kind=None, direction=None):
-    condition = Q()
+def _sum(kind=None, direction=None, when=None):
+    condition = Q() if when is None else when
     if kind is not None:
         condition &= Q(kind__in=kind if isinstance(kind, (list, tuple)) else [kind])
     if direction is not None:
@@ -55,18 +55,23 @@ MOVEMENTS = ("issued", "refunded", "reversed", "spent", "paid_out", "expired", "
              "written_off")
 
 
-def _movements(entries, *group_by):
+def _movement_sums(when=None) -> dict:
     credit, debit = EntryDirection.CREDIT, EntryDirection.DEBIT
-    return entries.values(*group_by).annotate(
-        issued=_sum([EntryKind.ADJUSTMENT, EntryKind.CREDIT_MEMO, EntryKind.GIFT_CARD], credit),
-        refunded=_sum(EntryKind.REFUND, credit),
-        reversed=_sum(EntryKind.PAYOUT_REVERSAL, credit),
-        spent=_sum(EntryKind.PAYMENT, debit),
-        paid_out=_sum(EntryKind.PAYOUT, debit),
-        expired=_sum(EntryKind.EXPIRY, debit),
-        deducted=_sum(EntryKind.ADJUSTMENT, debit),
-        written_off=_sum(EntryKind.WRITE_OFF, debit),
-    ).order_by(*group_by)
+    return {
+        "issued": _sum([EntryKind.ADJUSTMENT, EntryKind.CREDIT_MEMO, EntryKind.GIFT_CARD],
+                       credit, when),
+        "refunded": _sum(EntryKind.REFUND, credit, when),
+        "reversed": _sum(EntryKind.PAYOUT_REVERSAL, credit, when),
+        "spent": _sum(EntryKind.PAYMENT, debit, when),
+        "paid_out": _sum(EntryKind.PAYOUT, debit, when),
+        "expired": _sum(EntryKind.EXPIRY, debit, when),
+        "deducted": _sum(EntryKind.ADJUSTMENT, debit, when),
+        "written_off": _sum(EntryKind.WRITE_OFF, debit, when),
+    }
+
+
+def _movements(entries, *group_by):
+    return entries.values(*group_by).annotate(**_movement_sums()).order_by(*group_by)
 
 
 @dataclass
@@ -110,40 +115,36 @@ def movements_by_channel(*, start: datetime, end: datetime, currency: str | None
 
 
 def liability_report(*, start: datetime, end: datetime, currency: str | None = None):
-    """Outstanding store credit and its movements in [start, end), per currency."""
-    entries = Entry.objects.all()
+    """Outstanding store credit and its movements in [start, end), per currency.
+
+    One pass over the entries before `end`: the opening balance, the period's
+    movements and the part owed to deleted customers are sums over the same rows."""
+    entries = Entry.objects.filter(created_at__lt=end)
     if currency:
         entries = entries.filter(account__currency=currency.upper())
-    opening = {
-        row["account__currency"]: (row["c"] or ZERO) - (row["d"] or ZERO)
-        for row in entries.filter(created_at__lt=start)
-        .values("account__currency")
-        .annotate(c=_sum(direction=EntryDirection.CREDIT), d=_sum(direction=EntryDirection.DEBIT))
-    }
+    credit, debit = EntryDirection.CREDIT, EntryDirection.DEBIT
+    before = Q(created_at__lt=start)
     # Owed to deleted customers at the end of the period (accounts detached from their
     # user by Saleor's customer deletion, privacy.py).
-    orphaned = {
-        row["account__currency"]: (row["c"] or ZERO) - (row["d"] or ZERO)
-        for row in entries.filter(created_at__lt=end, account__user__isnull=True)
-        .values("account__currency")
-        .annotate(c=_sum(direction=EntryDirection.CREDIT), d=_sum(direction=EntryDirection.DEBIT))
-    }
-    moves = {
-        row["account__currency"]: row
-        for row in _movements(entries.filter(created_at__gte=start, created_at__lt=end),
-                              "account__currency")
-    }
+    orphaned = Q(account__user__isnull=True)
     rows = []
-    for cur in sorted(set(opening) | set(moves)):
+    for row in entries.values("account__currency").annotate(
+        opening_in=_sum(direction=credit, when=before),
+        opening_out=_sum(direction=debit, when=before),
+        orphaned_in=_sum(direction=credit, when=orphaned),
+        orphaned_out=_sum(direction=debit, when=orphaned),
+        **_movement_sums(when=Q(created_at__gte=start)),
+    ).order_by("account__currency"):
+        cur = row["account__currency"]
         q = quantum(cur)
-        m = moves.get(cur, {})
-        values = {k: (m.get(k) or ZERO).quantize(q) for k in MOVEMENTS}
-        start_balance = opening.get(cur, ZERO).quantize(q)
+        values = {k: (row[k] or ZERO).quantize(q) for k in MOVEMENTS}
+        start_balance = ((row["opening_in"] or ZERO) - (row["opening_out"] or ZERO)).quantize(q)
         closing = (start_balance + values["issued"] + values["refunded"] + values["reversed"]
                    - values["spent"] - values["paid_out"] - values["expired"]
                    - values["deducted"] - values["written_off"])
+        owed = ((row["orphaned_in"] or ZERO) - (row["orphaned_out"] or ZERO)).quantize(q)
         rows.append(LiabilityRow(currency=cur, opening=start_balance, closing=closing,
-                                 orphaned=orphaned.get(cur, ZERO).quantize(q), **values))
+                                 orphaned=owed, **values))
     return rows
 
 

@@ -21,6 +21,10 @@ from .money import quantum
 
 GATEWAY_ID = "saleor-store-credit"
 PAYMENT_METHOD_NAME = "Store credit"
+# "Pay on account" (checkout/on_account.py): a second gateway, the identifier of the
+# second companion App (ui.py, `/app/on-account/manifest`).
+ON_ACCOUNT_ID = "saleor-store-credit.on-account"
+ON_ACCOUNT_NAME = "Pay on account"
 
 CANCEL = TransactionAction.CANCEL.upper()
 CHARGE = TransactionAction.CHARGE.upper()
@@ -82,30 +86,57 @@ def session_answer(hold, message: str | None = None) -> dict:
     return answer
 
 
-def record_session_answer(item, answer: dict, manager) -> None:
-    """Record `answer` on the TransactionItem Saleor created for a
-    `transactionInitialize`, as Saleor itself records a session answer
-    (payment/utils.py `handle_transaction_initialize_session`), but now, under the
-    plugin's locks: Saleor records the answer again after the hook returns, outside
-    any lock, and then finds this event as its duplicate."""
-    request_event = item.events.filter(
-        type__in=[TransactionEventType.AUTHORIZATION_REQUEST,
-                  TransactionEventType.CHARGE_REQUEST],
-        include_in_calculations=False,
-    ).order_by("-pk").first()
-    if request_event is None:
-        request_event = TransactionEvent.objects.create(
-            transaction=item, type=TransactionEventType.AUTHORIZATION_REQUEST,
-            amount_value=answer["amount"], currency=item.currency,
-            include_in_calculations=False, idempotency_key=str(uuid4()),
-            app_identifier=GATEWAY_ID,
-        )
-    # with the companion App, as Saleor's own recording will be (its duplicate check
-    # compares the app): present in every supported Saleor with this signature
-    from saleor.payment.utils import create_transaction_event_for_transaction_session
+def record_authorization(item, answer: dict) -> None:
+    """Record the authorization of `answer` on the TransactionItem Saleor has just
+    created for a `transactionInitialize`, under the plugin's locks, in one statement.
+    Saleor records the same answer again after the hook returns (payment/utils.py,
+    `handle_transaction_initialize_session` →
+    `create_transaction_event_for_transaction_session`), outside any lock; it then
+    finds this event as its duplicate (`get_already_existing_event`: same transaction,
+    type and psp reference, same amount) and does the rest once: recalculating the
+    amounts from the events, the checkout's payment statuses and its webhooks.
 
-    create_transaction_event_for_transaction_session(
-        request_event, item.app, manager, transaction_webhook_response=answer)
+    The amounts are written here too, so a second `transactionInitialize` racing in
+    before Saleor's recording sees this authorization and cancels it when it moves the
+    reservation (`apply.release_checkout_hold`). The item is new and carries no other
+    counted event (the caller has refused a spent one), so what it has authorized is
+    exactly this amount (Saleor's rule, payment/transaction_item_calculations.py)."""
+    event = TransactionEvent(
+        transaction=item, type=TransactionEventType.AUTHORIZATION_SUCCESS,
+        amount_value=answer["amount"], currency=item.currency,
+        psp_reference=answer["pspReference"], message=answer["message"],
+        include_in_calculations=True, app_id=item.app_id,
+        app_identifier=item.app_identifier or GATEWAY_ID,
+    )
+    changes = {
+        "authorized_value": answer["amount"], "psp_reference": answer["pspReference"],
+        "available_actions": list(answer.get("actions") or []),
+        "name": PAYMENT_METHOD_NAME, "user_id": item.user_id,
+        **compat.transaction_item_method_fields("other", PAYMENT_METHOD_NAME),
+    }
+    _insert_and_update(event, TransactionItem.objects.filter(pk=item.pk), changes)
+    for field, value in changes.items():
+        setattr(item, field, value)
+
+
+def _insert_and_update(instance, queryset, changes: dict) -> None:
+    """`instance.save()` (a new row) and `queryset.update(**changes, modified_at=now)`
+    as one statement: `WITH _ AS (INSERT …) UPDATE …`, both compiled by Django."""
+    from django.db import connections
+    from django.db.models.sql import InsertQuery, UpdateQuery
+    from django.utils import timezone
+
+    model = type(instance)
+    fields = [f for f in model._meta.local_concrete_fields if not f.primary_key]
+    insert = InsertQuery(model)
+    insert.insert_values(fields, [instance])
+    ((insert_sql, insert_params),) = insert.get_compiler(queryset.db).as_sql()
+    update = queryset.query.chain(UpdateQuery)
+    update.add_update_values({**changes, "modified_at": timezone.now()})
+    update_sql, update_params = update.get_compiler(queryset.db).as_sql()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"WITH inserted AS ({insert_sql}) {update_sql}",
+                       (*insert_params, *update_params))
 
 
 def request(item, amount: Decimal, action, *, user=None, app=None,

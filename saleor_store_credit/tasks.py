@@ -22,6 +22,16 @@ def release_abandoned_store_credit_holds_task(batch_size: int = 500) -> int:
     return released
 
 
+@app.task
+def capture_store_credit_task(order_id: str) -> int:
+    """Charge the store credit of an order just confirmed (requested by the plugin's
+    `order_confirmed` after its commit); the sweeper makes up a lost run."""
+    from .checkout import settle_order
+
+    with allow_writer():
+        return settle_order(order_id)
+
+
 @app.task(bind=True, max_retries=None)
 def deliver_webhook_task(self, delivery_id: int) -> str:
     """Send one outgoing webhook; on failure retry with backoff until it gives up."""
@@ -130,6 +140,37 @@ def end_temporary_limits_task() -> int:
         return end_temporary_limits()
 
 
+@app.task
+def payment_terms_due_dates_task() -> dict:
+    """Due dates of orders on payment terms: `store_credit.order_due` and
+    `store_credit.order_overdue`, each once per order (credit/terms.py)."""
+    from .conf import load_settings
+    from .credit.terms import process_due_dates
+
+    with allow_writer():
+        settings = load_settings()
+        if settings is None or not settings.credit_channels:
+            return {}
+        counts = process_due_dates()
+    if any(counts.values()):
+        logger.info("Payment terms: %s", counts)
+    return counts
+
+
+@app.task
+def expire_on_account_authorizations_task() -> int:
+    """Release pay-on-account authorizations of checkouts that were not completed in
+    the hold lifetime or were deleted (checkout/on_account.py)."""
+    from .conf import load_settings
+
+    from .checkout.on_account import expire
+
+    with allow_writer():
+        if load_settings() is None:
+            return 0
+        return expire()
+
+
 EMAIL_MAX_RETRIES = 8
 
 
@@ -150,3 +191,47 @@ def send_store_credit_email_task(self, delivery_id: int) -> str:
 
     with allow_writer():
         return send_delivery(delivery_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@app.task
+def resend_stuck_emails_task() -> dict:
+    """Send again e-mails whose Celery task was lost (broker outage, a worker gone
+    mid-send); see `notifications.resend_stuck_emails`."""
+    from .notifications import resend_stuck_emails
+
+    with allow_writer():
+        return resend_stuck_emails()
+
+
+@app.task
+def update_risk_scores_task(run_id: int | None = None) -> dict:
+    """Daily: score customers, record risk class changes, propose automatic limits
+    (journal lines, never posted here). `run_id`: a run staff started."""
+    from .conf import load_settings
+    from .credit.risk import update_risk_scores
+    from .credit.risk_models import RiskScoreRun
+
+    with allow_writer():
+        settings = load_settings()
+        run = RiskScoreRun.objects.filter(pk=run_id).first() if run_id else None
+        if run is None and (settings is None or not settings.credit_channels):
+            return {}
+        run = update_risk_scores(run=run)
+    return {"run": run.pk, "customers": run.processed, "class_changes": run.class_changes,
+            "proposals": run.proposals}
+
+
+@app.task
+def apply_forced_credit_holds_task() -> dict:
+    """Hourly: put accounts that meet a forced-hold rule on forced credit hold."""
+    from .conf import load_settings
+    from .credit.forced_hold import apply_forced_holds
+
+    with allow_writer():
+        settings = load_settings()
+        if settings is None or not settings.credit_channels:
+            return {}
+        counts = apply_forced_holds()
+    if counts.get("placed") or counts.get("rearmed"):
+        logger.info("Forced credit holds: %s", counts)
+    return counts

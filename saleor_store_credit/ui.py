@@ -34,14 +34,17 @@ _FILE = re.compile(r"^[a-z0-9_-]+\.(html|js|css|png)$")
 LOGO = "logo.png"
 # Extension pages are `dashboard/<view>`: the Dashboard joins an APP_PAGE extension's
 # relative URL onto the app URL, so the view travels in the path.
-VIEWS = ("customer", "order", "holds", "credit", "reimbursement", "webhooks")
+VIEWS = ("customer", "order", "holds", "credit", "risk", "reimbursement", "webhooks",
+         "terms")
 
 # (label, mount, view, permissions): where the screens appear in the Dashboard.
 EXTENSIONS = [
     ("Store credit", "CUSTOMER_DETAILS_MORE_ACTIONS", "customer", ["MANAGE_USERS"]),
     ("Store credit & credit hold", "ORDER_DETAILS_MORE_ACTIONS", "order", ["MANAGE_ORDERS"]),
     ("Orders on credit hold", "NAVIGATION_ORDERS", "holds", ["MANAGE_ORDERS"]),
+    ("Payment terms & invoices", "NAVIGATION_ORDERS", "terms", ["MANAGE_ORDERS"]),
     ("Credit limits & rules", "NAVIGATION_CUSTOMERS", "credit", ["MANAGE_USERS"]),
+    ("Credit risk & forced holds", "NAVIGATION_CUSTOMERS", "risk", ["MANAGE_USERS"]),
     ("Reimbursement runs", "NAVIGATION_CUSTOMERS", "reimbursement",
      ["MANAGE_USERS", "HANDLE_PAYMENTS"]),
     ("Store credit webhooks", "NAVIGATION_CUSTOMERS", "webhooks", ["MANAGE_SETTINGS"]),
@@ -55,10 +58,13 @@ def serve(request, base: str, path: str):
     parts = [p for p in path.split("/") if p]
     if not parts:
         return None
-    if parts[0] == "app" and len(parts) == 2:
-        if parts[1] == "manifest":
+    if parts[0] == "app":
+        tail = parts[1:]
+        if tail == ["manifest"]:
             return _json(manifest(request, base))
-        if parts[1] == "register":
+        if tail == ["on-account", "manifest"]:
+            return _json(on_account_manifest(request, base))
+        if tail in (["register"], ["on-account", "register"]):
             # Saleor POSTs {"auth_token": …} when the app is installed. The screens use
             # the Dashboard's per-user token instead, so the app token is not kept.
             if request.method != "POST":
@@ -138,6 +144,33 @@ def manifest(request, base: str) -> dict:
             }
             for label, mount, view, permissions in EXTENSIONS
         ] + widget_extensions(),
+    }
+
+
+def on_account_manifest(request, base: str) -> dict:
+    """The second companion App: its identifier is the pay-on-account gateway id, which
+    Saleor's `transactionInitialize` accepts only when an App has it (saleor/graphql/
+    payment/mutations/transaction/transaction_initialize.py). It needs no permission
+    and shows no screens; install it to offer pay on account through Saleor's API."""
+    from .saleor_tx import ON_ACCOUNT_ID
+
+    origin = _origin(request)
+    dashboard = f"{base}/dashboard"
+    return {
+        "id": ON_ACCOUNT_ID,
+        "name": "Pay on account",
+        "version": __version__,
+        "about": "Pay on account at checkout for B2B customers with a credit limit "
+        "(served by the saleor-store-credit plugin).",
+        "permissions": [],
+        "requiredSaleorVersion": REQUIRED_SALEOR_VERSION,
+        "appUrl": f"{origin}{dashboard}/about.html",
+        "tokenTargetUrl": f"{origin}{base}/app/on-account/register",
+        "homepageUrl": f"{origin}{dashboard}/about.html",
+        "supportUrl": f"{origin}{dashboard}/about.html",
+        "dataPrivacyUrl": f"{origin}{dashboard}/about.html#data",
+        "author": "saleor-store-credit",
+        "extensions": [],
     }
 
 

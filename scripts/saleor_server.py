@@ -8,6 +8,7 @@ that imports saleor (SALEOR_SRC is put on its path for a source checkout).
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -95,10 +96,16 @@ class Saleor:
                 ),
                 "HTTP_IP_FILTER_ALLOW_LOOPBACK_IPS": "True",
                 "PUBLIC_URL": f"http://127.0.0.1:{port}",
+                # One signing key for every process: without it each API worker makes
+                # its own temporary key and refuses the tokens the others issued.
+                "RSA_PRIVATE_KEY": self.env.get("RSA_PRIVATE_KEY") or subprocess.run(
+                    ["openssl", "genrsa", "2048"], capture_output=True, text=True,
+                    check=True).stdout,
             }
         )
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.log_dir = ROOT / "artifacts"
         self.processes: list[subprocess.Popen] = []
 
     def step(self, text: str) -> None:
@@ -151,37 +158,80 @@ class Saleor:
     def shell(self, code: str) -> str:
         return self.manage("shell", "-c", code)
 
-    def start_api(self) -> None:
-        self.step(f"starting Saleor {self.version} API at {self.url}")
-        log = open(ROOT / "artifacts" / "saleor-api.log", "w")
-        process = subprocess.Popen(
-            [self.python, "-m", "uvicorn", "saleor.asgi:application", "--host",
-             "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            cwd=self.src or None, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        self.processes.append(process)
-        # a busy machine can take longer to import Saleor: SC_API_START_SECONDS
-        seconds = int(os.environ.get("SC_API_START_SECONDS", "90"))
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            if process.poll() is not None:
-                fail("the API server exited; see artifacts/saleor-api.log")
-            try:
-                urllib.request.urlopen(f"{self.url}/health/", timeout=2)
-                return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.5)
-        self.stop()  # leave no server behind
-        fail(f"the API server did not answer within {seconds} s")
+    def log(self, name: str):
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return open(self.log_dir / f"{name}.log", "w")
 
-    def start_worker(self) -> None:
-        self.step("starting a Celery worker")
-        log = open(ROOT / "artifacts" / "saleor-worker.log", "w")
+    def start_api(self, workers: int = 1) -> None:
+        """Saleor's ASGI app under uvicorn. With several workers: that many uvicorn
+        processes sharing one listening socket (`--fd`), so the kernel spreads the
+        connections. Not `uvicorn --workers`: its supervisor kills a child that does
+        not answer a ping within 5 s, which a loaded machine's Saleor import can miss,
+        over and over."""
+        self.step(f"starting Saleor {self.version} API at {self.url}"
+                  + (f" ({workers} worker processes)" if workers > 1 else ""))
+        log = self.log("saleor-api")
+        if workers == 1:
+            commands = [(["--host", "127.0.0.1", "--port", str(self.port)], ())]
+        else:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(1024)
+            listener.set_inheritable(True)
+            self.listener = listener
+            commands = [(["--fd", str(listener.fileno())], (listener.fileno(),))] * workers
+        started = []
+        for args, fds in commands:
+            process = subprocess.Popen(
+                [self.python, "-m", "uvicorn", "saleor.asgi:application", *args,
+                 "--lifespan", "auto", "--no-access-log"],  # as Saleor's Dockerfile
+                cwd=self.src or None, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                pass_fds=fds,
+            )
+            self.processes.append(process)
+            started.append(process)
+        # a loaded machine imports Saleor slowly: SC_API_START_SECONDS
+        deadline = time.time() + int(os.environ.get("SC_API_START_SECONDS", 300 + 60 * workers))
+        while time.time() < deadline:
+            if any(p.poll() is not None for p in started):
+                fail(f"the API server exited; see {self.log_dir}/saleor-api.log")
+            text = (self.log_dir / "saleor-api.log").read_text(errors="replace")
+            if text.count("Uvicorn running on") >= len(started):
+                try:
+                    urllib.request.urlopen(f"{self.url}/health/", timeout=5)
+                    return
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    pass
+            time.sleep(0.5)
+        fail("the API server did not answer in time")
+
+    def start_worker(self, concurrency: int = 1) -> None:
+        """A Celery worker: `solo` for one, `prefork` (Saleor's default) for more."""
+        self.step("starting a Celery worker"
+                  + (f" ({concurrency} processes)" if concurrency > 1 else ""))
+        pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork"]
         self.processes.append(
             subprocess.Popen(
                 [self.python, "-m", "celery", "--app", "saleor.celeryconf:app",
-                 "worker", "--loglevel", "info", "--concurrency", "1", "--pool", "solo"],
-                cwd=self.src or None, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                 "worker", "--loglevel", "info", "--concurrency", str(concurrency), *pool],
+                cwd=self.src or None, env=self.env, stdout=self.log("saleor-worker"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    def start_beat(self, scheduler: str | None = None) -> None:
+        """`celery beat` with Celery's default scheduler (as under `celery worker -B`), or
+        Saleor's `saleor.schedulers.schedulers.DatabaseScheduler`."""
+        self.step(f"starting celery beat ({scheduler or 'default scheduler'})")
+        args = ["--scheduler", scheduler] if scheduler else [
+            "--schedule", str(self.log_dir / "celerybeat-schedule")]
+        self.processes.append(
+            subprocess.Popen(
+                [self.python, "-m", "celery", "--app", "saleor.celeryconf:app", "beat",
+                 "--loglevel", "info", *args],
+                cwd=self.src or None, env=self.env, stdout=self.log("saleor-beat"),
+                stderr=subprocess.STDOUT,
             )
         )
 

@@ -18,10 +18,10 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import Exists, F, IntegerField, OuterRef, Sum
+from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from saleor.checkout import CheckoutAuthorizeStatus
+from saleor.checkout import CheckoutAuthorizeStatus, CheckoutChargeStatus
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
 from saleor.checkout.lock_objects import checkout_qs_select_for_update
 from saleor.checkout.models import Checkout
@@ -38,7 +38,7 @@ from ..errors import (
     StoreCreditError,
     StoreCreditErrorCode,
 )
-from ..ledger import Actor, get_or_create_account, place_hold, release_hold, resize_hold
+from ..ledger import Actor, place_hold, release_hold, resize_hold
 from ..models import Account, Hold, HoldStatus
 from ..money import parse_amount, quantum
 from ..queries import scalar
@@ -82,7 +82,9 @@ def payment_annotations(outer="pk") -> dict:
     - `sc_gift_cards`: the balance of its active gift cards
       (Checkout.get_total_gift_cards_balance);
     - `sc_transactions`: how many transactions it has (Saleor's
-      TRANSACTION_ITEMS_LIMIT)."""
+      TRANSACTION_ITEMS_LIMIT);
+    - `sc_on_account`: what its pay-on-account authorization covers (part of
+      `sc_others`; store credit comes first, pay on account takes the rest)."""
     transactions = TransactionItem.objects.filter(checkout_id=OuterRef(outer))
     others = transactions.exclude(app_identifier=tx.GATEWAY_ID)
     cards = GiftCard.objects.active(date=timezone.now().date()).filter(
@@ -91,6 +93,8 @@ def payment_annotations(outer="pk") -> dict:
         "sc_others": scalar(others, "SUM", _COVERED, default=0),
         "sc_gift_cards": scalar(cards, "SUM", F("current_balance_amount"), default=0),
         "sc_transactions": scalar(transactions, "COUNT", F("pk"), IntegerField()),
+        "sc_on_account": scalar(transactions.filter(app_identifier=tx.ON_ACCOUNT_ID), "SUM",
+                                _COVERED, default=0),
     }
 
 
@@ -119,7 +123,8 @@ def left_to_pay(checkout: Checkout, manager, *, excluding=None, fresh=False) -> 
 def _our_item(checkout_pk, *, lock: bool) -> TransactionItem | None:
     """The checkout's store-credit TransactionItem: the one carrying the active hold,
     else the newest. (On Saleor's own path every `transactionInitialize` makes a new
-    item, so the newest one need not be the reserved one.)"""
+    item, so the newest one need not be the reserved one.) `sc_held`: whether it
+    carries an active hold."""
     held = Hold.objects.filter(transaction_id=OuterRef("token"), status=HoldStatus.ACTIVE)
     items = TransactionItem.objects.filter(
         checkout_id=checkout_pk, app_identifier=tx.GATEWAY_ID
@@ -131,8 +136,10 @@ def _our_item(checkout_pk, *, lock: bool) -> TransactionItem | None:
 
 def active_hold_of(item, *, lock=False) -> Hold | None:
     """The item's active hold; `lock`: with its row lock, so the completion mark read
-    is the latest (see `prepare_completion`)."""
-    if item is None:
+    is the latest (see `prepare_completion`). No query for an item read by
+    `_our_item` under the checkout lock without a hold: holds are placed and
+    released only under that lock, so none can have appeared since."""
+    if item is None or getattr(item, "sc_held", True) is False:
         return None
     holds = Hold.objects.filter(transaction_id=item.token, status=HoldStatus.ACTIVE)
     if lock:
@@ -155,19 +162,62 @@ def _locked() -> StoreCreditError:
     )
 
 
-def _lock_own_checkout(checkout_token, user):
+def _lock_own_checkout(checkout_token, user, *, with_payments=False, need_item=True):
     """Lock the customer's own checkout and its store-credit payment (in that order).
-    Someone else's checkout, or one already turned into an order, looks missing."""
-    checkout = checkout_qs_select_for_update().filter(pk=checkout_token).first()
+    Someone else's checkout, or one already turned into an order, looks missing.
+
+    One statement when the checkout has no active hold (`need_item=False`: nor is a
+    store-credit item without a hold wanted): which item is the checkout's own is read
+    with the checkout lock, and holds are placed and released only under that lock.
+    `with_payments`: the checkout also carries `payment_annotations()` and the
+    customer's account in its currency (`sc_account_*`), read under the lock."""
+    checkouts = checkout_qs_select_for_update().filter(pk=checkout_token).annotate(
+        **_own_item_annotations())
+    if with_payments:
+        checkouts = checkouts.annotate(**payment_annotations(), **_account_annotations(user))
+    checkout = checkouts.first()
     if checkout is None or user is None or checkout.user_id != user.pk:
         raise NotFound("Checkout not found.", field="checkoutId")
     if checkout.is_checkout_locked():
         raise _locked()
-    item = _our_item(checkout.pk, lock=True)
-    hold = active_hold_of(item, lock=True)
+    item = hold = None
+    if checkout.sc_item_pk is not None and (checkout.sc_item_held or need_item):
+        item = _our_item(checkout.pk, lock=True)
+        hold = active_hold_of(item, lock=True)
     if _being_completed(hold):
         raise _locked()
     return checkout, item, hold
+
+
+def _own_item_annotations() -> dict:
+    """`_our_item` as annotations of a checkout: `sc_item_pk`, `sc_item_held`."""
+    held = Hold.objects.filter(transaction_id=OuterRef("token"), status=HoldStatus.ACTIVE)
+    items = TransactionItem.objects.filter(
+        checkout_id=OuterRef("pk"), app_identifier=tx.GATEWAY_ID
+    ).annotate(sc_held=Exists(held)).order_by("-sc_held", "-pk")
+    return {
+        "sc_item_pk": Subquery(items.values("pk")[:1]),
+        "sc_item_held": Subquery(items.values("sc_held")[:1]),
+    }
+
+
+def _account_annotations(user) -> dict:
+    """The customer's account in the checkout's currency, as annotations."""
+    accounts = Account.objects.filter(
+        user_id=user.pk if user is not None else None, currency=OuterRef("currency"))
+    return {f"sc_account_{field}": Subquery(accounts.values(field)[:1])
+            for field in ("pk", "balance", "held")}
+
+
+def _account_of(checkout, user) -> Account | None:
+    """The account read with `_account_annotations`, or None if there is none."""
+    if checkout.sc_account_pk is None:
+        return None
+    account = Account(id=checkout.sc_account_pk, user_id=user.pk,
+                      currency=checkout.currency, balance=checkout.sc_account_balance,
+                      held=checkout.sc_account_held)
+    account._state.adding = False
+    return account
 
 
 # --- changing the reservation ------------------------------------------------------------
@@ -209,25 +259,33 @@ def _left_for_store_credit(checkout, manager) -> Decimal:
         total = max(checkout.total_gross_amount - checkout.sc_gift_cards, _ZERO)
     else:
         total = checkout_total(checkout, manager)
-    return max(total - checkout.sc_others, _ZERO).quantize(quantum(checkout.currency))
+    # store credit first: a pay-on-account authorization gives way to it (it is
+    # trimmed to the rest when the checkout completes, checkout/on_account.py)
+    others = checkout.sc_others - checkout.sc_on_account
+    return max(total - others, _ZERO).quantize(quantum(checkout.currency))
 
 
 def apply_to_checkout(
     *, checkout_token, user, manager, settings: StoreCreditSettings, amount=None,
-    saleor_item: TransactionItem | None = None,
+    saleor_item: TransactionItem | None = None, checkout: Checkout | None = None,
 ) -> Hold:
     """Reserve store credit for a checkout; applying again changes the amount.
 
     The one service behind both entry points. The plugin endpoint passes no
     `saleor_item`: the reservation goes on the plugin's own TransactionItem, which
     is authorized here. Saleor's `transactionInitialize` passes the item Saleor has
-    just created for the request (`saleor_item`): an earlier reservation moves onto
-    it (the earlier item's authorization is cancelled, so the checkout keeps one
-    reservation), and Saleor records the authorization from the session answer."""
-    seen = (
-        Checkout.objects.select_related("channel").annotate(**payment_annotations())
-        .filter(pk=checkout_token).first()
-    )
+    just created for the request (`saleor_item`) and the checkout it has just loaded
+    and priced (`checkout`, so it is not read again): an earlier reservation moves
+    onto the new item (the earlier item's authorization is cancelled, so the checkout
+    keeps one reservation), and the authorization is recorded on it.
+
+    What is left to pay is decided under the checkout lock, from the payments as
+    they are then. The returned hold also tells what the storefront shows next:
+    `sc_available` (the balance still available) and `sc_left_to_pay` (what other
+    payment methods have to cover)."""
+    seen = checkout
+    if seen is None or seen.pk != checkout_token:
+        seen = Checkout.objects.select_related("channel").filter(pk=checkout_token).first()
     if seen is None or user is None or seen.user_id != user.pk:
         raise NotFound("Checkout not found.", field="checkoutId")
     if not settings.channel_enabled(seen.channel.slug):
@@ -237,71 +295,116 @@ def apply_to_checkout(
         )
     currency = seen.currency
     requested = None if amount is None else parse_amount(amount, currency)
-    # May reprice the checkout (Saleor saves prices under its own lock): before ours.
-    remaining = _left_for_store_credit(seen, manager)
+    if not _prices_fresh(seen):
+        # Saleor reprices and saves the checkout under its own lock: before ours
+        checkout_total(seen, manager)
 
-    with transaction.atomic():
-        checkout, item, hold = _lock_own_checkout(checkout_token, user)
-        account = get_or_create_account(user=user, currency=currency)
-        available = account.available + (hold.amount if hold else _ZERO)
-        if requested is None:
-            value = min(available, remaining)
-            if value <= 0:
-                raise (
-                    InsufficientFunds("You have no store credit to apply.")
-                    if available <= 0
-                    else StoreCreditError(
-                        "Nothing is left to pay.", field="amount",
-                        code=StoreCreditErrorCode.NOTHING_TO_PAY,
-                    )
-                )
-        else:
-            value = requested
-            if value > remaining:
-                raise InvalidAmount(
-                    f"Only {remaining} {currency} is left to pay on this checkout."
-                )
-            if value > available:
-                raise InsufficientFunds("Not enough store credit available.")
-        if saleor_item is not None:
-            return _move_onto(saleor_item, item, hold, value, account=account,
-                              requested=requested, settings=settings, manager=manager)
-        new_item = item is None
-        if new_item:
-            limit = getattr(django_settings, "TRANSACTION_ITEMS_LIMIT", 100)
-            if (seen.sc_transactions or 0) >= limit:
-                raise StoreCreditError(
-                    "This checkout has too many payment attempts.",
-                    field="checkoutId", code=StoreCreditErrorCode.TRANSACTION_LIMIT_REACHED,
-                )
-            item = tx.new_store_credit_item(checkout, user)
-        return _set_reserved(
-            item, hold, value, account=account, manager=manager,
-            reason="applied again", requested=requested, new_item=new_item,
-            expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
-        )
+    # Saleor's path writes nothing before the ledger's first write, which has a
+    # savepoint of its own (and moving an earlier reservation takes one, `_move_onto`),
+    # so a refusal leaves the transaction as it was: this block needs no savepoint of
+    # its own, the refusal is raised after it. The plugin endpoint creates its item
+    # first: a savepoint.
+    refusal = None
+    with transaction.atomic(savepoint=saleor_item is None):
+        try:
+            result, remaining, available, value = _reserve(
+                checkout_token, user, manager, settings, requested, saleor_item)
+        except StoreCreditError as exc:
+            if saleor_item is None:
+                raise
+            refusal = exc
+    if refusal is not None:
+        raise refusal
+    result.sc_available = available - value
+    result.sc_left_to_pay = remaining - value
+    return result
 
 
-def _move_onto(saleor_item, item, hold, value, *, account, requested, settings,
-               manager) -> Hold:
-    """Saleor's path: the reservation is placed on `saleor_item` and its
-    authorization recorded under the locks (the answer Saleor records after the hook
-    is then a duplicate); an earlier one, on `item`, is released and its
-    authorization cancelled first."""
-    if hold is not None:
-        release_checkout_hold(hold, item, "applied again")
-    hold = place_hold(
-        account=account, amount=value, actor=SYSTEM, checkout_id=saleor_item.checkout_id,
-        transaction_id=saleor_item.token, requested_amount=requested,
+def _reserve(checkout_token, user, manager, settings, requested, saleor_item):
+    """`apply_to_checkout` under the locks: (hold, left to pay before, available
+    before, the amount reserved)."""
+    checkout, item, hold = _lock_own_checkout(
+        checkout_token, user, with_payments=True, need_item=saleor_item is None)
+    currency = checkout.currency
+    remaining = _left_for_store_credit(checkout, manager)
+    account = _account_of(checkout, user)
+    available = (account.available if account else _ZERO) + (
+        hold.amount if hold else _ZERO)
+    if requested is None:
+        value = min(available, remaining)
+        if value <= 0:
+            raise (
+                InsufficientFunds("You have no store credit to apply.")
+                if available <= 0
+                else StoreCreditError(
+                    "Nothing is left to pay.", field="amount",
+                    code=StoreCreditErrorCode.NOTHING_TO_PAY,
+                )
+            )
+    else:
+        value = requested
+        if value > remaining:
+            raise InvalidAmount(
+                f"Only {remaining} {currency} is left to pay on this checkout."
+            )
+        if value > available:
+            raise InsufficientFunds("Not enough store credit available.")
+    if saleor_item is not None:
+        result = _move_onto(saleor_item, item, hold, value, account=account,
+                            requested=requested, settings=settings)
+        return result, remaining, available, value
+    new_item = item is None
+    if new_item:
+        limit = getattr(django_settings, "TRANSACTION_ITEMS_LIMIT", 100)
+        if (checkout.sc_transactions or 0) >= limit:
+            raise StoreCreditError(
+                "This checkout has too many payment attempts.",
+                field="checkoutId",
+                code=StoreCreditErrorCode.TRANSACTION_LIMIT_REACHED,
+            )
+        item = tx.new_store_credit_item(checkout, user)
+    result = _set_reserved(
+        item, hold, value, account=account, manager=manager,
+        reason="applied again", requested=requested, new_item=new_item,
         expires_at=timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes),
     )
-    tx.record_session_answer(saleor_item, tx.session_answer(hold), manager)
+    return result, remaining, available, value
+
+
+def _prices_fresh(checkout) -> bool:
+    return bool(checkout.price_expiration and checkout.price_expiration > timezone.now())
+
+
+def _move_onto(saleor_item, item, hold, value, *, account, requested, settings) -> Hold:
+    """Saleor's path: the reservation is placed on `saleor_item` and its
+    authorization recorded under the locks (Saleor records the same answer after the
+    hook and finds this event as its duplicate, `saleor_tx.record_authorization`); an
+    earlier one, on `item`, is released and its authorization cancelled first."""
+    if hold is not None and item is not None and item.pk == saleor_item.pk:
+        return hold  # the same request again (same idempotency key): already reserved
+    expires_at = timezone.now() + timedelta(minutes=settings.hold_lifetime_minutes)
+    if hold is not None:
+        # a refusal of the new hold must keep the earlier one (see apply_to_checkout)
+        with transaction.atomic():
+            release_checkout_hold(hold, item, "applied again")
+            hold = place_hold(
+                account=account, amount=value, actor=SYSTEM,
+                checkout_id=saleor_item.checkout_id, transaction_id=saleor_item.token,
+                requested_amount=requested, expires_at=expires_at,
+            )
+    else:
+        hold = place_hold(
+            account=account, amount=value, actor=SYSTEM,
+            checkout_id=saleor_item.checkout_id, transaction_id=saleor_item.token,
+            requested_amount=requested, expires_at=expires_at,
+        )
+    tx.record_authorization(saleor_item, tx.session_answer(hold))
     return hold
 
 
 def remove_from_checkout(*, checkout_token, user) -> None:
     with transaction.atomic():
-        _checkout, item, hold = _lock_own_checkout(checkout_token, user)
+        _checkout, item, hold = _lock_own_checkout(checkout_token, user, need_item=False)
         if hold is not None:
             release_hold(hold=hold, actor=SYSTEM, reason="removed by the customer")
             tx.cancel(item, hold.amount, "Store credit released: removed by the customer.",
@@ -331,7 +434,11 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
     item = _our_item(checkout.pk, lock=False)
     if item is None:
         return hold
-    needed = left_to_pay(checkout, manager, excluding=item.pk)
+    # pay on account gives way to store credit (it is trimmed to the rest at completion)
+    others = coverage(checkout.payment_transactions.exclude(
+        app_identifier=tx.ON_ACCOUNT_ID), excluding=item.pk)
+    needed = max(checkout_total(checkout, manager) - others, _ZERO).quantize(
+        quantum(checkout.currency))
     with transaction.atomic():
         locked = checkout_qs_select_for_update().filter(pk=checkout.pk).first()
         item = _our_item(checkout.pk, lock=True)
@@ -353,35 +460,46 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
 # --- checkout completion -----------------------------------------------------------------
 
 
-def prepare_completion(checkout_info, *, not_fully_paid) -> None:
+def prepare_completion(checkout_info, *, not_fully_paid) -> bool | None:
     """The gate in `preprocess_order_creation`: the payment must still cover the
     checkout (a Remove may have committed after Saleor checked it), a reservation
     larger than what is left to pay is trimmed, and the hold is marked as being
     completed (apply and remove then refuse it). `not_fully_paid`: the
-    ValidationError to raise.
+    ValidationError to raise. Returns whether the checkout has a store-credit payment
+    (None: not looked at), so the capture at confirmation need not look again.
 
-    One statement in the usual cases: a checkout without store credit, and one whose
-    reservation fits (it is marked then). Marking takes the hold's row lock, which
-    apply, remove and the cart follower take too before they look at the mark, so
-    whichever comes second sees the other's result. Otherwise the slow path decides
-    under the checkout and item locks. In Saleor's transaction flow this runs outside
-    any transaction (complete_checkout.py, `complete_checkout_with_transaction`), so
-    the block below is the outermost one and commits; in the payment flow it runs
-    inside Saleor's own. Either way no savepoint is needed: the error is raised after
-    the block."""
+    No statement when the checkout has no payment at all, or when other payments'
+    charges alone cover it: store credit on a checkout is only ever authorized
+    (charged once it is an order), so Saleor's decision did not rest on it, a Remove
+    cannot make the order unpaid, and a reservation the order does not need is
+    released at confirmation (`order.capture_for_order`). One statement in the other
+    usual cases: a checkout without store credit, and one whose reservation fits (it
+    is marked then). Marking takes the hold's row lock, which apply, remove and the
+    cart follower take too before they look at the mark, so whichever comes second
+    sees the other's result. Otherwise the slow path decides under the checkout and
+    item locks. In Saleor's transaction flow this runs outside any transaction
+    (complete_checkout.py, `complete_checkout_with_transaction`), so the block below
+    is the outermost one and commits; in the payment flow it runs inside Saleor's
+    own. Either way no savepoint is needed: the error is raised after the block."""
     checkout = checkout_info.checkout
     if checkout.authorize_status == CheckoutAuthorizeStatus.NONE:
-        return
+        return False
+    if checkout.charge_status in _CHARGED:
+        return None
     # complete_checkout priced the checkout just before (fetch_checkout_data)
     total = checkout.total_gross_amount
     unpaid_allowed = checkout_info.channel.allow_unpaid_orders
     with transaction.atomic(savepoint=False):
         item_pk, marked = _mark_if_it_fits(checkout.pk, total, unpaid_allowed)
         if item_pk is None or marked:
-            return
+            return item_pk is not None
         unpaid = _prepare_slowly(checkout.pk, total, unpaid_allowed)
     if unpaid:
         raise not_fully_paid
+    return True
+
+
+_CHARGED = (CheckoutChargeStatus.FULL, CheckoutChargeStatus.OVERCHARGED)
 
 
 _MARK_IF_IT_FITS = """

@@ -42,16 +42,22 @@ from .gateway import requestor_user
 REMOVED = "Store credit removed."
 
 
-def summary(checkout, user, manager, *, applied: Decimal | None) -> dict:
+def summary(checkout, user, manager, *, applied: Decimal | None,
+            available: Decimal | None = None, left: Decimal | None = None) -> dict:
     """What both entry points report: balance, the applied amount, what is left to
-    pay by other methods (the amount to ask a card gateway for), the currency."""
+    pay by other methods (the amount to ask a card gateway for), the currency.
+    `available`, `left`: already known to the caller (no query then)."""
     currency = checkout.currency
     q = quantum(currency)
+    if available is None and user:
+        available = available_for(user, currency)
+    if left is None:
+        left = left_to_pay(checkout, manager)
     return {
         "currency": currency,
-        "available": str(available_for(user, currency).quantize(q)) if user else None,
+        "available": str(available.quantize(q)) if user else None,
         "applied": str(applied.quantize(q)) if applied else None,
-        "leftToPay": str(left_to_pay(checkout, manager).quantize(q)),
+        "leftToPay": str(left.quantize(q)),
     }
 
 
@@ -74,13 +80,28 @@ def _wants_removal(data) -> bool:
         return False
 
 
+def _mark_item(item, user) -> None:
+    """The transaction is the store credit payment (as Saleor's gift card gateway
+    marks its own, giftcard/gateway.py `attach_app_identifier_to_transaction`)."""
+    item.name = tx.PAYMENT_METHOD_NAME
+    item.user = user
+    item.save(update_fields=["name", "user", "modified_at"])
+
+
 def initialize_session(session_data, *, settings, requestor, manager):
-    """Saleor's `transaction_initialize_session` for the store-credit gateway."""
+    """Saleor's `transaction_initialize_session` for the store-credit gateway.
+
+    `session_data.source_object` is the checkout as Saleor has just loaded and priced
+    it for this request; it is passed on, not read again. A new transaction (Saleor
+    creates one per idempotency key, its psp reference still empty) needs no replay
+    checks; the item is marked as the store credit payment together with its
+    authorization (`saleor_tx.record_authorization`), or on its own when refused."""
     item = session_data.transaction
     source = session_data.source_object
     requested_amount = session_data.action.amount
     user = requestor_user(requestor)
     data = session_data.payment_gateway_data.data
+    marked = False
     try:
         if not isinstance(source, Checkout):
             raise NotFound("Checkout not found.", field="id")
@@ -91,38 +112,45 @@ def initialize_session(session_data, *, settings, requestor, manager):
         if user is None or source.user_id != user.pk:
             # someone else's checkout, a guest or an app: it looks missing
             raise NotFound("Checkout not found.", field="id")
-        # the transaction is the store credit payment (as Saleor's gift card gateway
-        # marks its own, giftcard/gateway.py `attach_app_identifier_to_transaction`)
         item.name = tx.PAYMENT_METHOD_NAME
         item.user = user
-        item.save(update_fields=["name", "user", "modified_at"])
-        replayed = Hold.objects.filter(
-            transaction_id=item.token, status=HoldStatus.ACTIVE).first()
-        if replayed is not None:
-            # a retry with the same idempotency key: Saleor hands the same
-            # transaction again; the same answer (same pspReference) is
-            # deduplicated by Saleor (payment/utils.py `deduplicate_event`)
-            return _reserved(replayed, source, user, manager, replay_of=item)
-        if item.events.filter(type=TransactionEventType.AUTHORIZATION_SUCCESS).exists():
-            # the same key again after its reservation was removed or moved: Saleor
-            # accepts one authorization per transaction, so this one is spent
-            raise StoreCreditError(
-                "This payment attempt has ended; use a new idempotency key.",
-                field="idempotencyKey")
+        if item.psp_reference is not None:
+            # the same idempotency key again: Saleor hands the earlier transaction
+            _mark_item(item, user)
+            marked = True
+            replayed = Hold.objects.filter(
+                transaction_id=item.token, status=HoldStatus.ACTIVE).first()
+            if replayed is not None:
+                # the same answer (same pspReference) is deduplicated by Saleor
+                # (payment/utils.py `deduplicate_event`)
+                return _reserved(replayed, source, user, manager, replay_of=item)
+            if item.events.filter(
+                    type=TransactionEventType.AUTHORIZATION_SUCCESS).exists():
+                # its reservation was removed or moved: Saleor accepts one
+                # authorization per transaction, so this one is spent
+                raise StoreCreditError(
+                    "This payment attempt has ended; use a new idempotency key.",
+                    field="idempotencyKey")
         if _wants_removal(data):
+            if not marked:
+                _mark_item(item, user)
+                marked = True
             remove_from_checkout(checkout_token=source.pk, user=user)
             return _result(_answer(
                 TransactionEventType.AUTHORIZATION_FAILURE, requested_amount, REMOVED,
                 {**summary(source, user, manager, applied=None), "errors": []}))
         hold = apply_to_checkout(
             checkout_token=source.pk, user=user, manager=manager, settings=settings,
-            amount=data.get("amount"), saleor_item=item,
+            amount=data.get("amount"), saleor_item=item, checkout=source,
         )
     except StoreCreditError as exc:
         from types import SimpleNamespace
 
         from ..i18n import shopper_error, shopper_language
 
+        if not marked and isinstance(source, Checkout) and user is not None \
+                and source.user_id == user.pk:
+            _mark_item(item, user)
         # the shopper reads data.errors: in the customer's language (i18n.py)
         language = shopper_language(SimpleNamespace(user=user, app=None))
         message = shopper_error(exc.code, exc.message, language)
@@ -144,7 +172,10 @@ def _reserved(hold, checkout, user, manager, replay_of=None) -> TransactionSessi
     if recorded:
         answer["pspReference"] = recorded.psp_reference
         answer["amount"] = recorded.amount_value
-    answer["data"] = {**summary(checkout, user, manager, applied=hold.amount), "errors": []}
+    figures = {"available": getattr(hold, "sc_available", None),
+               "left": getattr(hold, "sc_left_to_pay", None)}
+    answer["data"] = {**summary(checkout, user, manager, applied=hold.amount, **figures),
+                      "errors": []}
     return _result(answer)
 
 

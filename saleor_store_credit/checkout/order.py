@@ -104,6 +104,47 @@ def _charge(order, item, hold: Hold, amount: Decimal, *, keep_rest: bool,
     return entry
 
 
+# Orders in these states are neither confirmed nor finished: their holds wait.
+ORDER_WAITING = ("unconfirmed", "draft")
+ORDER_ENDED = ("canceled", "expired")
+
+
+def may_need_capture(order, *, store_credit_seen: bool | None = None) -> bool:
+    """Whether a just confirmed order may carry store credit to capture. No query for
+    an order with nothing authorized, nor when the checkout's completion gate has
+    just looked (`store_credit_seen`, `apply.prepare_completion`); else one.
+
+    A reservation placed after the gate looked (a shopper's apply racing the order
+    creation) is captured by the sweeper, which settles every hold on a confirmed
+    order (`sweeper.release_abandoned_holds`)."""
+    if getattr(order, "total_authorized_amount", None) == 0:
+        return False
+    if store_credit_seen is not None:
+        return store_credit_seen
+    return TransactionItem.objects.filter(
+        order_id=order.pk, app_identifier=tx.GATEWAY_ID, authorized_value__gt=0
+    ).exists()
+
+
+def settle_order(order_id) -> int:
+    """The capture requested when the order was confirmed, run by a Celery worker
+    after that commit (as a payment app charges after Saleor's request), so the
+    shopper's `checkoutComplete` does not wait for it: by the order's state when it
+    runs, captured if it is confirmed, released if it ended meanwhile, left alone
+    while it waits. Exactly once, as `capture_for_order`; a lost task is made up by
+    the sweeper."""
+    from saleor.order.models import Order
+
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        return 0
+    if order.status in ORDER_ENDED:
+        return release_for_cancelled_order(order, reason=f"order {order.status}")
+    if order.status in ORDER_WAITING:
+        return 0
+    return capture_for_order(order)
+
+
 def capture_for_order(order) -> int:
     """Charge each store-credit authorization of a confirmed order, never more than
     the order still needs; what it does not need is released. Exactly once: under the

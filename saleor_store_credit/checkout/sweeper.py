@@ -26,14 +26,13 @@ from ..ledger import Actor, release_hold
 from ..models import Hold, HoldStatus
 from ..signals import store_credit_event
 from .apply import _being_completed, release_checkout_hold
-from .order import capture_for_order, release_for_cancelled_order
+from .order import ORDER_ENDED, ORDER_WAITING, capture_for_order, release_for_cancelled_order
 
 logger = logging.getLogger(__name__)
 
 SYSTEM = Actor.system("store credit")
-# Orders in these states are neither confirmed nor finished: their holds wait.
-_WAITING = ("unconfirmed", "draft")
-_ENDED = ("canceled", "expired")
+_WAITING = ORDER_WAITING
+_ENDED = ORDER_ENDED
 
 
 def release_abandoned_holds(*, now=None, batch_size: int = 500) -> int:

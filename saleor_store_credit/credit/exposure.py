@@ -11,7 +11,7 @@ one's reservation, so two checkouts cannot both slip under one limit.
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -53,14 +53,43 @@ def lock_scope(user_id, group_id) -> None:
 
 
 def _unpaid():
-    zero = Value(Decimal(0), output_field=DecimalField(**MONEY))
-    return Greatest(
-        ExpressionWrapper(
-            F("total_gross_amount") - F("total_charged_amount") - F("total_authorized_amount"),
-            output_field=DecimalField(**MONEY),
-        ),
-        zero,
+    """What an order still owes. Pay on account (checkout/on_account.py) authorizes
+    what the customer owes, so its open authorization counts as owed, not as paid;
+    what was refunded or cancelled of it once the order existed is settled (a credit
+    note, a return), as if paid:
+    max(total − charged − authorized − settled on account, 0) + open on account."""
+    from ..saleor_tx import ON_ACCOUNT_ID
+    from ..queries import scalar
+    from .terms_models import OnAccountEntry, OnAccountEntryKind
+
+    from saleor.payment.models import TransactionItem
+
+    money = DecimalField(**MONEY)
+    zero = Value(Decimal(0), output_field=money)
+    on_account_open = scalar(
+        TransactionItem.objects.filter(order_id=OuterRef("pk"), app_identifier=ON_ACCOUNT_ID),
+        "SUM", F("authorized_value"), default=0)
+    on_account_settled = scalar(
+        OnAccountEntry.objects.filter(
+            order_id=OuterRef("pk"),
+            kind__in=[OnAccountEntryKind.REFUND, OnAccountEntryKind.CANCELLED]),
+        "SUM", F("amount"), default=0)
+    return ExpressionWrapper(
+        Greatest(
+            ExpressionWrapper(
+                F("total_gross_amount") - F("total_charged_amount")
+                - F("total_authorized_amount") - on_account_settled,
+                output_field=money,
+            ),
+            zero,
+        ) + on_account_open,
+        output_field=money,
     )
+
+
+def unpaid_expression():
+    """`_unpaid()` for querysets of Saleor orders (payment terms read it too)."""
+    return _unpaid()
 
 
 def open_orders(user_ids, currency: str):
@@ -72,8 +101,8 @@ def open_orders(user_ids, currency: str):
 
 
 def orders_exposure(user_ids, currency: str, *, created_before=None) -> Decimal:
-    """Σ max(total − charged − authorized, 0) over open orders; card- or credit-paid
-    orders add nothing."""
+    """Σ of what open orders owe (`_unpaid`); card- or credit-paid orders add nothing,
+    orders paid on account add their open invoice."""
     if not user_ids:
         return Decimal(0)
     qs = open_orders(user_ids, currency)
@@ -114,3 +143,79 @@ def purge_reservations(now=None) -> int:
         expires_at__lte=now or timezone.now()
     ).delete()
     return deleted
+
+
+def on_account_checkouts_exposure(user_ids, currency: str) -> Decimal:
+    """What checkouts not yet turned into orders have authorized on account
+    (checkout/on_account.py): owed as soon as they complete. Once the order exists
+    Saleor has moved the transaction onto it (checkout_id NULL, order set, in the
+    order's own transaction) and the order counts it instead, so nothing is counted
+    twice; an authorization that lapses is cancelled and stops counting."""
+    if not user_ids:
+        return Decimal(0)
+    from saleor.payment.models import TransactionItem
+
+    from ..saleor_tx import ON_ACCOUNT_ID
+
+    return TransactionItem.objects.filter(
+        app_identifier=ON_ACCOUNT_ID, order_id__isnull=True, authorized_value__gt=0,
+        checkout__user_id__in=user_ids, checkout__currency=currency,
+    ).aggregate(total=Sum("authorized_value"))["total"] or Decimal(0)
+
+
+def overdue_by_customer(currency: str, *, now=None, grace_days: int = 0, user_ids=None
+                        ) -> dict[int, tuple[Decimal, int]]:
+    """Per customer with unpaid open orders in `currency`: (overdue amount, days
+    overdue), two grouped queries. `user_ids` None: every customer.
+
+    The one definition of "overdue" the risk scores and forced holds use, the same as
+    the blocking rules' (`credit/terms.py`, `overdue_amount`): an order on payment
+    terms is overdue once its due date has passed (a fulfilment-basis order not yet
+    fulfilled is not due); an order without terms is due when placed (its days overdue
+    are its age). The amount counts the unpaid part of orders more than `grace_days`
+    overdue; days overdue are those of the order longest overdue.
+    """
+    from django.db.models import Case, Exists, Min, Subquery, When
+
+    from .terms_models import OrderTerms
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    cutoff = now - timedelta(days=grace_days)
+    qs = open_orders(user_ids, currency) if user_ids is not None else _all_open_orders(currency)
+    terms = OrderTerms.objects.filter(order_id=OuterRef("pk"))
+    qs = qs.annotate(unpaid=_unpaid(), sc_on_terms=Exists(terms)).filter(unpaid__gt=0)
+    out: dict[int, tuple[Decimal, int]] = {}
+
+    def add(user_id, amount, days):
+        old_amount, old_days = out.get(user_id, (Decimal(0), 0))
+        out[user_id] = (old_amount + (amount or Decimal(0)), max(old_days, days))
+
+    for row in (
+        qs.filter(sc_on_terms=False).order_by().values("user_id").annotate(
+            amount=Sum(Case(When(created_at__lt=cutoff, then=F("unpaid")),
+                            default=Value(Decimal(0)), output_field=DecimalField(**MONEY))),
+            oldest=Min("created_at"),
+        )
+    ):
+        add(row["user_id"], row["amount"], max((now - row["oldest"]).days, 0))
+    due_before = today - timedelta(days=grace_days)
+    for row in (
+        qs.filter(sc_on_terms=True).annotate(
+            sc_due=Subquery(terms.values("due_date")[:1])
+        ).filter(sc_due__lt=today).order_by().values("user_id").annotate(
+            amount=Sum(Case(When(sc_due__lt=due_before, then=F("unpaid")),
+                            default=Value(Decimal(0)), output_field=DecimalField(**MONEY))),
+            oldest=Min("sc_due"),
+        )
+    ):
+        add(row["user_id"], row["amount"], (today - row["oldest"]).days)
+    return out
+
+
+def _all_open_orders(currency: str):
+    from saleor.order.models import Order
+
+    return Order.objects.filter(
+        user_id__isnull=False, currency=currency, status__in=OPEN_STATUSES
+    )

@@ -25,6 +25,7 @@ from ..errors import NotFound, StoreCreditError, StoreCreditErrorCode
 from ..ledger import Actor
 from . import audit
 from . import exposure as exp
+from . import forced_hold
 from .models import (
     ACTIVE_HOLD_STATUSES,
     AuditKind,
@@ -249,11 +250,12 @@ def on_order_created(order, settings, manager) -> OrderHold | None:
         subject = order_subject(order)
         exp.lock_scope(order.user_id, subject.group_id)
         exp.drop_reservation(order.checkout_token or None)
-        rules = active_rules()
-        outcome = evaluate(subject, rules) if rules else Outcome([], {})
+        # evaluated even without rules: a forced credit hold holds every order
+        outcome = evaluate(subject, active_rules())
         stopping = outcome.with_action(RuleAction.HOLD, RuleAction.BLOCK)
         if holdable and stopping:
             hold = OrderHold.objects.create(
+                forced=forced_hold.is_forced(outcome),
                 order_id=order.pk, order_number=order.number, user_id=order.user_id,
                 channel_slug=channel.slug, currency=order.currency,
                 order_total=order.total_gross_amount,
@@ -432,7 +434,8 @@ def reject(hold_id, *, actor: Actor, manager, reason: str, user=None, app=None) 
 def recheck(hold_id, *, manager, trigger: str) -> str:
     """Re-evaluate a held order; release it when no hold reason applies any more.
 
-    Returns "released", "updated", "unchanged" or "inactive"."""
+    Returns "released", "ready" (marked ready to release, kept), "updated",
+    "unchanged" or "inactive"."""
     from saleor.order import OrderStatus
     from saleor.order.models import Order
 
@@ -453,14 +456,18 @@ def recheck(hold_id, *, manager, trigger: str) -> str:
         stopping = outcome.with_action(RuleAction.HOLD, RuleAction.BLOCK)
         if stopping:
             types = _reason_types(outcome)
+            forced = hold.forced or forced_hold.is_forced(outcome)
             if types == hold.reason_types and [r["message"] for r in hold.reasons] == [
                 r.message for r in outcome.reasons
-            ]:
+            ] and forced == hold.forced and hold.ready_to_release_at is None:
                 return "unchanged"
             hold.reasons = [r.as_dict() for r in outcome.reasons]
             hold.reason_types = types
             hold.exposure = Decimal(outcome.figures.get("customer_exposure") or 0)
-            hold.save(update_fields=["reasons", "reason_types", "exposure"])
+            # reasons apply again: no longer ready to release
+            hold.forced, hold.ready_to_release_at = forced, None
+            hold.save(update_fields=["reasons", "reason_types", "exposure", "forced",
+                                     "ready_to_release_at"])
             _flag(order, "held: " + ", ".join(types))
             _note(order, f"Credit hold re-checked ({trigger}): {outcome.summary()}")
             audit.record(
@@ -469,6 +476,14 @@ def recheck(hold_id, *, manager, trigger: str) -> str:
                 **_refs(hold), data=_decision(outcome),
             )
             return "updated"
+        # "evaluate for release": forced holds, and channels without automatic
+        # release, are only marked ready to release (forced_hold.release_decision)
+        kept = forced_hold.release_decision(hold, trigger)
+        if kept is not None:
+            if kept == "ready":
+                _flag(order, "ready to release")
+                _note(order, forced_hold.ready_note(hold, trigger))
+            return kept
         message = f"No credit hold reason applies any more ({trigger})."
         _resolve(hold, OrderHoldStatus.RELEASED, SYSTEM, message)
         _flag(order, "released")
@@ -484,7 +499,7 @@ def recheck(hold_id, *, manager, trigger: str) -> str:
 
 def evaluate_held_orders(manager, *, limit: int = 500) -> dict:
     """The periodic 'evaluate for release' pass, plus cleanup of stale reservations."""
-    counts = {"released": 0, "updated": 0, "unchanged": 0, "inactive": 0}
+    counts = {"released": 0, "updated": 0, "unchanged": 0, "inactive": 0, "ready": 0}
     ids = list(
         OrderHold.objects.filter(status__in=ACTIVE_HOLD_STATUSES)
         .order_by("created_at").values_list("pk", flat=True)[:limit]

@@ -155,10 +155,20 @@ class LimitAdjustment(ActorFields):
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    # "" staff-made; "risk_class" proposed by an automatic-limit rule (credit/risk.py)
+    origin = models.CharField(max_length=32, blank=True, default="", db_default="")
+    origin_ref = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
             _one_owner("store_credit_adjustment"),
+            # at most one open generated line per customer and currency: two runs of
+            # the risk task cannot both propose (credit/risk.py)
+            models.UniqueConstraint(
+                fields=["user", "currency"],
+                condition=Q(origin="risk_class", status__in=["draft", "submitted", "approved"]),
+                name="store_credit_one_open_generated_adjustment",
+            ),
             models.CheckConstraint(
                 condition=Q(amount__isnull=True) | Q(amount__gte=0),
                 name="store_credit_adjustment_not_negative",
@@ -180,6 +190,7 @@ class RuleType(models.TextChoices):
     LIMIT_EXPIRED = "limit_expired", "Credit limit expired"
     ACCOUNT_ON_HOLD = "account_on_hold", "Account on hold"
     PAYMENT_METHOD = "payment_method", "Payment method"
+    DAYS_OVERDUE = "days_overdue", "Days overdue"
 
 
 class RuleAction(models.TextChoices):
@@ -215,6 +226,11 @@ class BlockingRule(models.Model):
     payment_methods = models.JSONField(default=list, blank=True)
     excluded_user_ids = models.JSONField(default=list, blank=True)
     excluded_group_ids = models.JSONField(default=list, blank=True)
+    # narrowed to customers of one risk class (credit/risk.py); more specific than
+    # the same scope without one
+    risk_class = models.ForeignKey(
+        "RiskClass", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -269,6 +285,10 @@ class OrderHold(models.Model):
     resolved_by_label = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # a forced credit hold is never released by the system (credit/forced_hold.py)
+    forced = models.BooleanField(default=False, db_default=False)
+    # set by "evaluate for release" when no hold reason applies any more
+    ready_to_release_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -317,6 +337,23 @@ class AuditKind(models.TextChoices):
     PROFILE_CHANGED = "profile_changed", "Customer credit profile changed"
     GROUP_CHANGED = "group_changed", "Credit group changed"
     RULE_CHANGED = "rule_changed", "Blocking rule changed"
+    TERMS_CHANGED = "terms_changed", "Payment terms changed"
+    ORDER_TERMS = "order_terms", "Order placed on payment terms"
+    ORDER_DUE = "order_due", "Order due"
+    ORDER_OVERDUE = "order_overdue", "Order overdue"
+    ON_ACCOUNT_AUTHORIZED = "on_account_authorized", "Pay on account authorized"
+    ON_ACCOUNT_REFUSED = "on_account_refused", "Pay on account refused"
+    INVOICE_PAYMENT = "invoice_payment", "Invoice payment recorded"
+    ON_ACCOUNT_CHANGED = "on_account_changed", "Pay on account refunded or cancelled"
+    # risk scores, insurance, forced holds (credit/risk.py, insurance.py, forced_hold.py)
+    RISK_SETUP_CHANGED = "risk_setup_changed", "Risk scoring setup changed"
+    RISK_CLASS_CHANGED = "risk_class_changed", "Risk class changed"
+    MANUAL_SCORE_SET = "manual_score_set", "Manual score value set"
+    LIMIT_PROPOSED = "limit_proposed", "Automatic limit proposed"
+    COVER_CHANGED = "cover_changed", "Insurance or guarantee changed"
+    FORCED_HOLD_PLACED = "forced_hold_placed", "Forced credit hold placed"
+    FORCED_HOLD_LIFTED = "forced_hold_lifted", "Forced credit hold lifted"
+    READY_TO_RELEASE = "ready_to_release", "Held order ready to release"
 
 
 class CreditAudit(ActorFields):

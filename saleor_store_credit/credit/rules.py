@@ -15,6 +15,7 @@ from django.utils import timezone
 from ..errors import InvalidAmount, StoreCreditError, StoreCreditErrorCode
 from ..money import normalize_currency, parse_amount_or_zero, quantum, read_decimal
 from . import exposure as exp
+from . import terms
 from .limits import limit_in_force
 from .models import BlockingRule, RuleAction, RuleScope, RuleType
 
@@ -32,6 +33,7 @@ CUSTOMER_TEXT = {
     RuleType.LIMIT_EXPIRED: "your credit limit has expired",
     RuleType.ACCOUNT_ON_HOLD: "your account is on hold",
     RuleType.PAYMENT_METHOD: "this payment method is not available to your account",
+    RuleType.DAYS_OVERDUE: "your account has overdue unpaid orders",
 }
 
 
@@ -51,6 +53,15 @@ class Subject:
     payment_methods: object = frozenset()
     checkout_token: object = None
     now: object = None
+    # the customer's risk class id; ... until a rule narrowed to a class needs it
+    risk_class_id: object = ...
+
+    def risk_class(self):
+        if self.risk_class_id is ...:
+            from .risk import class_of
+
+            self.risk_class_id = class_of(self.user_id)
+        return self.risk_class_id
 
 
 @dataclass
@@ -102,6 +113,8 @@ def _matches(rule: BlockingRule, s: Subject) -> bool:
         return False
     if s.user_id is not None and s.user_id in (rule.excluded_user_ids or []):
         return False
+    if rule.risk_class_id is not None and rule.risk_class_id != s.risk_class():
+        return False
     return s.group_id is None or s.group_id not in (rule.excluded_group_ids or [])
 
 
@@ -111,10 +124,15 @@ def applicable_rules(subject: Subject, rules=None) -> list[BlockingRule]:
         rule for rule in (active_rules() if rules is None else rules)
         if rule.is_active and _matches(rule, subject)
     ]
-    best: dict[str, int] = {}
+    best: dict[str, tuple] = {}
     for rule in candidates:
-        best[rule.rule_type] = max(best.get(rule.rule_type, 0), SCOPE_RANK[rule.scope])
-    return [rule for rule in candidates if SCOPE_RANK[rule.scope] == best[rule.rule_type]]
+        best[rule.rule_type] = max(best.get(rule.rule_type, (0, 0)), _rank(rule))
+    return [rule for rule in candidates if _rank(rule) == best[rule.rule_type]]
+
+
+def _rank(rule: BlockingRule) -> tuple:
+    """Scope first; within a scope, a rule narrowed to a risk class is more specific."""
+    return (SCOPE_RANK[rule.scope], 1 if rule.risk_class_id is not None else 0)
 
 
 class Figures:
@@ -136,6 +154,7 @@ class Figures:
             + exp.reservations_exposure(
                 user_ids, s.currency, excluding_checkout=s.checkout_token, now=s.now
             )
+            + exp.on_account_checkouts_exposure(user_ids, s.currency)
             + s.pending_unpaid
         )
 
@@ -153,8 +172,28 @@ class Figures:
         s = self.s
         if s.user_id is None:
             return None
-        return self._get("customer_limit", lambda: limit_in_force(
-            currency=s.currency, user_id=s.user_id, now=s.now))
+        return self._get("customer_limit", lambda: self._with_cover(limit_in_force(
+            currency=s.currency, user_id=s.user_id, now=s.now)))
+
+    def _with_cover(self, limit):
+        """Insurance and guarantees raise or cap the customer's limit (insurance.py)."""
+        from .insurance import effective_limit
+
+        s = self.s
+        effective, cover = effective_limit(limit, user_id=s.user_id, currency=s.currency,
+                                           now=s.now)
+        if cover is not None:
+            self._cache["insurance_cover"] = cover
+            if limit is not None:
+                self._cache["customer_limit_without_cover"] = limit
+        return effective
+
+    def cover(self):
+        """(insurance and guarantees counting now, the customer limit before them);
+        None for what the customer does not have."""
+        self.customer_limit()
+        return (self._cache.get("insurance_cover"),
+                self._cache.get("customer_limit_without_cover"))
 
     def group_limit(self):
         s = self.s
@@ -232,13 +271,30 @@ def _check(rule: BlockingRule, s: Subject, f: Figures) -> Reason | None:
                 )
     elif kind == RuleType.OVERDUE_AMOUNT:
         if s.user_id is not None:
-            cutoff = (s.now or timezone.now()) - timedelta(days=rule.days or 0)
-            overdue = exp.orders_exposure([s.user_id], cur, created_before=cutoff)
+            # orders on payment terms: unpaid past their due date; others (the
+            # fallback): unpaid and older than `days` (credit/terms.py)
+            now = s.now or timezone.now()
+            overdue = terms.overdue_amount(
+                [s.user_id], cur, today=timezone.localdate(now),
+                created_before=now - timedelta(days=rule.days or 0))
             if overdue > rule.threshold:
                 return reason(
-                    f"Overdue amount {_money(overdue, cur)} (unpaid orders older than "
-                    f"{rule.days} days) over {_money(rule.threshold, cur)}.",
+                    f"Overdue amount {_money(overdue, cur)} (unpaid past the due date, "
+                    f"or older than {rule.days} days without payment terms) over "
+                    f"{_money(rule.threshold, cur)}.",
                     overdue=overdue, days=rule.days, threshold=rule.threshold,
+                )
+    elif kind == RuleType.DAYS_OVERDUE:
+        if s.user_id is not None:
+            oldest = terms.most_days_overdue(
+                [s.user_id], cur, today=timezone.localdate(s.now or timezone.now()))
+            if oldest is not None and oldest.days > (rule.days or 0):
+                return reason(
+                    f"Order {oldest.order_number} is {oldest.days} days overdue "
+                    f"(due {oldest.due_date.isoformat()}, {_money(oldest.owed, cur)} "
+                    f"unpaid; allowed: {rule.days} days).",
+                    days_overdue=oldest.days, days=rule.days, order_number=oldest.order_number,
+                    due_date=oldest.due_date.isoformat(), owed=oldest.owed,
                 )
     elif kind == RuleType.ORDER_VALUE:
         if s.order_total > rule.threshold:
@@ -277,6 +333,9 @@ def evaluate(subject: Subject, rules=None) -> Outcome:
         found for rule in applicable_rules(subject, rules)
         if (found := _check(rule, subject, figures)) is not None
     ]
+    from .forced_hold import forced_reasons
+
+    reasons += forced_reasons(subject)  # a forced credit hold holds every new order
     return Outcome(reasons, figures.as_dict())
 
 
@@ -324,7 +383,7 @@ def clean_rule_input(data: dict) -> dict:
                                    field="threshold")
     else:
         threshold = None
-    if rule_type == RuleType.OVERDUE_AMOUNT:
+    if rule_type in (RuleType.OVERDUE_AMOUNT, RuleType.DAYS_OVERDUE):
         if days is None or days < 0:
             raise StoreCreditError("An overdue rule needs days (0 or more).", field="days",
                                    code=StoreCreditErrorCode.REQUIRED)
@@ -347,5 +406,6 @@ def clean_rule_input(data: dict) -> dict:
         "payment_methods": methods if rule_type == RuleType.PAYMENT_METHOD else [],
         "excluded_user_ids": sorted({int(i) for i in data.get("excluded_user_ids") or []}),
         "excluded_group_ids": sorted({int(i) for i in data.get("excluded_group_ids") or []}),
+        "risk_class": data.get("risk_class"),
         "is_active": bool(data.get("is_active", True)),
     }

@@ -148,6 +148,43 @@ class CustomerCredit(graphene.ObjectType):
         "null when no finite limit applies."
     )
     held_orders = graphene.Int(required=True)
+    # risk scores, insurance and guarantees, forced holds (graphql/risk.py, insurance.py,
+    # forced_hold.py)
+    limit_without_cover = graphene.Field(
+        CreditLimitType, description="The customer limit before insurance and guarantees "
+        "(null when they change nothing).")
+    insurance_cover = graphene.Field(
+        Money, description="Insurance and guarantees counting now; null: none on record.")
+    covers = graphene.List(
+        graphene.NonNull("saleor_store_credit.graphql.insurance.CreditCoverType"),
+        required=True, description="Insurance and guarantees in this currency, any status.")
+    risk_score = graphene.Field(
+        "saleor_store_credit.graphql.risk.CustomerRiskScoreType", required=True)
+    forced_hold = graphene.Field(
+        "saleor_store_credit.graphql.forced_hold.CreditForcedHold",
+        description="The account's forced credit hold in force; null: none.")
+
+    @staticmethod
+    def resolve_covers(root, _info):
+        from ..credit.insurance import covers_of
+
+        return list(covers_of(root.user_pk, root.currency))
+
+    @staticmethod
+    def resolve_risk_score(root, _info):
+        from .risk import customer_risk_score
+
+        return customer_risk_score(root.user_pk)
+
+    @staticmethod
+    def resolve_forced_hold(root, _info):
+        from ..credit.forced_hold import active_forced_hold
+
+        return active_forced_hold(root.user_pk)
+
+    @property
+    def user_pk(self):
+        return int(relay.Node.from_global_id(self.customer_id)[1])
 
 
 class CreditHoldReason(graphene.ObjectType):
@@ -178,6 +215,11 @@ class OrderCreditHoldType(graphene.ObjectType):
     resolved_by = graphene.String(required=True)
     created_at = graphene.DateTime(required=True)
     resolved_at = graphene.DateTime()
+    forced = graphene.Boolean(required=True, description="Forced credit hold: never "
+                              "released by the system.")
+    ready_to_release = graphene.Boolean(required=True, description="Evaluate for release "
+                                        "found no hold reason; awaiting a staff release.")
+    ready_to_release_at = graphene.DateTime()
 
     class Meta:
         name = "OrderCreditHold"
@@ -210,6 +252,10 @@ class OrderCreditHoldType(graphene.ObjectType):
     @staticmethod
     def resolve_requested_by(root, _info):
         return root.requested_by_label
+
+    @staticmethod
+    def resolve_ready_to_release(root, _info):
+        return root.is_active and root.ready_to_release_at is not None
 
     @staticmethod
     def resolve_resolved_by(root, _info):
@@ -267,6 +313,8 @@ class CreditBlockingRuleType(graphene.ObjectType):
     payment_methods = graphene.List(graphene.NonNull(graphene.String), required=True)
     excluded_customer_ids = graphene.List(graphene.NonNull(graphene.ID), required=True)
     excluded_group_ids = graphene.List(graphene.NonNull(graphene.ID), required=True)
+    risk_class_id = id_field("CreditRiskClass", "risk_class_id",
+                             description="Only customers of this risk class.")
     is_active = graphene.Boolean(required=True)
 
     class Meta:
@@ -318,7 +366,10 @@ def resolve_customer_credit(info, customer_id, currency):
     figures = Figures(subject)
     headroom = [limit.amount - exposure for _who, exposure, limit in figures.checks()]
     in_group = subject.group_id is not None
+    cover, without_cover = figures.cover()
     return CustomerCredit(
+        limit_without_cover=CreditLimitType.of(without_cover, currency),
+        insurance_cover=None if cover is None else money(cover, currency),
         customer_id=customer_id, email=user.email, currency=currency,
         group=profile.group if profile else None,
         on_hold=subject.on_hold, on_hold_reason=profile.on_hold_reason if profile else "",
@@ -334,7 +385,8 @@ def resolve_customer_credit(info, customer_id, currency):
 
 
 def resolve_holds(info, status=None, active=None, reason=None, customer_id=None,
-                  channel=None, older_than_hours=None, first=50):
+                  channel=None, older_than_hours=None, first=50, ready_to_release=None,
+                  forced=None):
     require_for(info.context, "orderCreditHolds")
     check_channel_slug_access(info.context, channel)
     qs = OrderHold.objects.select_related("user").order_by("created_at")
@@ -356,6 +408,10 @@ def resolve_holds(info, status=None, active=None, reason=None, customer_id=None,
         qs = qs.filter(channel_slug=channel)
     if older_than_hours:
         qs = qs.filter(created_at__lte=timezone.now() - timedelta(hours=older_than_hours))
+    if ready_to_release is not None:
+        qs = qs.filter(ready_to_release_at__isnull=not ready_to_release)
+    if forced is not None:
+        qs = qs.filter(forced=forced)
     return list(qs[: _page(first)])
 
 
@@ -400,6 +456,9 @@ class CreditQueries(graphene.ObjectType):
             description="Default: only active holds unless a status is given."),
         reason=CreditRuleType(), customer_id=graphene.ID(), channel=graphene.String(),
         older_than_hours=graphene.Int(), first=graphene.Int(default_value=50),
+        ready_to_release=graphene.Boolean(description="Only holds evaluate-for-release "
+                                          "marked ready (true) or not (false)."),
+        forced=graphene.Boolean(description="Only forced (true) or other (false) holds."),
         description="Orders on credit hold, oldest first (MANAGE_ORDERS).",
     )
     order_credit_hold = graphene.Field(
@@ -660,6 +719,8 @@ class CreditBlockingRuleInput(graphene.InputObjectType):
     )
     excluded_customer_ids = graphene.List(graphene.NonNull(graphene.ID))
     excluded_group_ids = graphene.List(graphene.NonNull(graphene.ID))
+    risk_class_id = graphene.ID(description="Only customers of this risk class; more "
+                                "specific than the same scope without one.")
     is_active = graphene.Boolean(default_value=True)
 
 
@@ -678,8 +739,16 @@ def _rule_values(data) -> dict:
         "excluded_group_ids": [
             _group(g, field="excludedGroupIds").pk for g in data.get("excluded_group_ids") or []
         ],
+        "risk_class": _risk_class(data["risk_class_id"]) if data.get("risk_class_id")
+        else None,
         "is_active": data.get("is_active", True),
     })
+
+
+def _risk_class(value):
+    from .risk import risk_class_by_id
+
+    return risk_class_by_id(value)
 
 
 class CreditBlockingRuleSave(BaseStoreCreditMutation):
@@ -713,8 +782,10 @@ class CreditBlockingRuleSave(BaseStoreCreditMutation):
                 AuditKind.RULE_CHANGED, actor_for(info.context),
                 f"Blocking rule '{rule.name}' saved.", rule_id=rule.pk,
                 data={key: str(value) if value is not None else None
-                      for key, value in values.items() if key not in ("group", "user")}
-                | {"group_id": rule.group_id, "user_id": rule.user_id},
+                      for key, value in values.items()
+                      if key not in ("group", "user", "risk_class")}
+                | {"group_id": rule.group_id, "user_id": rule.user_id,
+                   "risk_class_id": rule.risk_class_id},
             )
         return cls(rule=rule, errors=[])
 

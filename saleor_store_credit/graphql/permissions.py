@@ -15,7 +15,8 @@ MANAGE_ORDERS (Saleor's `orderConfirm` and `orderCancel`, which also charge or r
 gift cards), reconciliation and webhooks with MANAGE_SETTINGS.
 
 Operations not listed belong to the caller's own data and need no permission: `me`,
-`checkoutStoreCredit`, `checkoutStoreCreditApply`/`Remove` (the checkout's owner) and
+`checkoutStoreCredit`, `checkoutStoreCreditApply`/`Remove`, `checkoutPayOnAccount`,
+`checkoutPayOnAccountAuthorize`/`Remove` (the checkout's owner) and
 `giftCardRedeemToStoreCredit` without `customerId` (the logged-in customer).
 """
 
@@ -70,12 +71,45 @@ MATRIX = {
     "creditLimitAdjustmentUpdateStatus": ("credit management", (MANAGE_USERS,)),
     "creditBlockingRuleSave": ("credit management", (MANAGE_USERS,)),
     "creditBlockingRuleDelete": ("credit management", (MANAGE_USERS,)),
+    # risk scores, automatic limits, insurance and guarantees, forced holds
+    "creditScoringGroups": ("credit risk", (MANAGE_USERS,)),
+    "creditRiskClasses": ("credit risk", (MANAGE_USERS,)),
+    "creditAutomaticLimitRules": ("credit risk", (MANAGE_USERS,)),
+    "creditRiskScoreRuns": ("credit risk", (MANAGE_USERS,)),
+    "creditScoringGroupSave": ("credit risk", (MANAGE_USERS,)),
+    "creditScoringGroupDelete": ("credit risk", (MANAGE_USERS,)),
+    "creditRiskClassSave": ("credit risk", (MANAGE_USERS,)),
+    "creditRiskClassDelete": ("credit risk", (MANAGE_USERS,)),
+    "creditAutomaticLimitRuleSave": ("credit risk", (MANAGE_USERS,)),
+    "creditAutomaticLimitRuleDelete": ("credit risk", (MANAGE_USERS,)),
+    "customerManualScoreSet": ("credit risk", (MANAGE_USERS,)),
+    "creditRiskScoresUpdate": ("credit risk", (MANAGE_USERS,)),
+    "customerCreditCoverSave": ("credit risk", (MANAGE_USERS,)),
+    "customerCreditCoverCancel": ("credit risk", (MANAGE_USERS,)),
+    "creditForcedHoldRules": ("credit risk", (MANAGE_USERS,)),
+    "creditForcedHolds": ("credit risk", (MANAGE_USERS,)),
+    "creditForcedHoldRuleSave": ("credit risk", (MANAGE_USERS,)),
+    "creditForcedHoldRuleDelete": ("credit risk", (MANAGE_USERS,)),
+    "customerForcedHoldLift": ("credit risk", (MANAGE_USERS,)),
+    "creditForcedHoldsApply": ("credit risk", (MANAGE_USERS, MANAGE_ORDERS)),
     # held orders (order-scoped: Saleor's channel access applies too)
     "orderCreditHolds": ("held orders", (MANAGE_ORDERS,)),
     "orderCreditHold": ("held orders", (MANAGE_ORDERS,)),
     "creditAuditEvents(orderId)": ("held orders", (MANAGE_ORDERS,)),
     "orderCreditHoldRelease": ("held orders", (MANAGE_ORDERS,)),
     "orderCreditHoldReject": ("held orders", (MANAGE_ORDERS,)),
+    # payment terms (credit management: MANAGE_USERS)
+    "paymentTerms": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsAssignments": ("payment terms", (MANAGE_USERS,)),
+    "customerPaymentTerms": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsSave": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsDelete": ("payment terms", (MANAGE_USERS,)),
+    "paymentTermsAssign": ("payment terms", (MANAGE_USERS,)),
+    # orders on terms and pay-on-account invoices (order-scoped: channel access too)
+    "orderPaymentTerms": ("invoices", (MANAGE_ORDERS,)),
+    "ordersOnTerms": ("invoices", (MANAGE_ORDERS,)),
+    "orderInvoicePaymentRecord": ("invoices", (MANAGE_ORDERS, HANDLE_PAYMENTS)),
+    "orderCreditHoldsEvaluate": ("held orders", (MANAGE_ORDERS,)),
     # reports
     "storeCreditLiabilityReport": ("reports", (HANDLE_PAYMENTS,)),
     "storeCreditLedgerChecks": ("reports", (MANAGE_SETTINGS,)),

@@ -5,6 +5,11 @@ from ..errors import NotFound
 from .permissions import require_for
 from .credit import CreditMutations, CreditQueries
 from .emails import EmailQueries
+from .on_account import OnAccountMutations, OnAccountQueries
+from .terms import TermsMutations, TermsQueries
+from .forced_hold import ForcedHoldMutations, ForcedHoldQueries
+from .insurance import InsuranceMutations
+from .risk import RiskMutations, RiskQueries
 from .mutations.adjust import StoreCreditAdjust
 from .mutations.base import decode_user_id
 from .mutations.creditmemo import OrderCreditMemoCreate
@@ -55,7 +60,8 @@ class StoreCreditSettingsType(graphene.ObjectType):
         name = "StoreCreditSettings"
 
 
-class Query(CreditQueries, EmailQueries, graphene.ObjectType):
+class Query(CreditQueries, RiskQueries, ForcedHoldQueries, EmailQueries, TermsQueries,
+            OnAccountQueries, graphene.ObjectType):
     store_credit_liability_report = graphene.Field(
         LiabilityReport, required=True,
         start=graphene.DateTime(required=True), end=graphene.DateTime(required=True),
@@ -163,7 +169,8 @@ class Query(CreditQueries, EmailQueries, graphene.ObjectType):
             return None
 
 
-class Mutation(CreditMutations, graphene.ObjectType):
+class Mutation(CreditMutations, TermsMutations, OnAccountMutations, RiskMutations,
+               InsuranceMutations, ForcedHoldMutations, graphene.ObjectType):
     store_credit_adjust = StoreCreditAdjust.Field()
     checkout_store_credit_apply = CheckoutStoreCreditApply.Field()
     checkout_store_credit_remove = CheckoutStoreCreditRemove.Field()

@@ -167,15 +167,14 @@ def _cursor_pk(cursor: str) -> int:
         raise ValueError("Invalid cursor.") from exc
 
 
-def paginate_entries(queryset, *, first, after, total):
-    """Keyset pagination, newest first: constant cost however long the history."""
+def paginate_entries(page, *, first, after, total):
+    """Keyset pagination, newest first: constant cost however long the history.
+    `page(before, limit)`: the `limit` newest entries older than entry `before`."""
     if first is None:
         first = DEFAULT_PAGE
     if first < 0 or first > MAX_PAGE:
         raise ValueError(f"`first` must be between 0 and {MAX_PAGE}.")
-    if after:
-        queryset = queryset.filter(pk__lt=_cursor_pk(after))
-    rows = list(queryset.select_related("account").order_by("-pk")[: first + 1])
+    rows = page(_cursor_pk(after) if after else None, first + 1)
     has_next = len(rows) > first
     rows = rows[:first]
     edges = [
@@ -212,10 +211,12 @@ class StoreCredit(graphene.ObjectType):
 
     @staticmethod
     def resolve_entries(root, _info, first=None, after=None, currency=None):
-        from ..ledger.selectors import entries_for_user, entry_count_for_user
+        from ..ledger.selectors import entries_page_for_user, entry_count_for_user
 
         return paginate_entries(
-            entries_for_user(root.user_id, currency), first=first, after=after,
+            lambda before, limit: entries_page_for_user(
+                root.user_id, currency, before=before, limit=limit),
+            first=first, after=after,
             total=lambda: entry_count_for_user(root.user_id, currency),
         )
 

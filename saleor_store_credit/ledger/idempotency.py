@@ -26,6 +26,7 @@ from ..models import (
     Hold,
     IdempotencyRecord,
     LimitAdjustment,
+    OnAccountEntry,
     OrderHold,
     Payout,
     ReimbursementRun,
@@ -42,7 +43,8 @@ _RESULT_FIELDS = {
     Payout: "payout",
 }
 # Results remembered by reference (`result_ref`): rows a foreign key must not pin.
-_RESULT_REFS = {LimitAdjustment: "limit_adjustment", OrderHold: "order_hold"}
+_RESULT_REFS = {LimitAdjustment: "limit_adjustment", OrderHold: "order_hold",
+                OnAccountEntry: "on_account_entry"}
 _REF_MODELS = {name: model for model, name in _RESULT_REFS.items()}
 
 

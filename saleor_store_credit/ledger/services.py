@@ -31,7 +31,7 @@ from ..models import (
     Hold,
     HoldStatus,
 )
-from ..signals import store_credit_event
+from ..signals import event_wanted, store_credit_event, store_credit_events
 from ..money import (
     normalize_currency,
     parse_amount,
@@ -123,12 +123,13 @@ def _entry_params(entry: Entry) -> list:
             entry.actor_id, entry.actor_label]
 
 
-def _inserted(entry: Entry, pk, created_at) -> Entry:
+def _inserted(entry: Entry, pk, created_at, *, announce: bool = True) -> Entry:
     entry.pk, entry.created_at = pk, created_at
     entry._state.adding = False
     entry._state.db = "default"
-    _announce("balance_changed", lambda: entry_payload(entry, entry.account),
-              entry.account.currency)
+    if announce:
+        _announce("balance_changed", lambda: entry_payload(entry, entry.account),
+                  entry.account.currency)
     return entry
 
 
@@ -164,6 +165,79 @@ INSERT INTO saleor_store_credit_entry (
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NOW())
 RETURNING id, created_at
 """
+
+# A plain credit or debit in one statement: the UPDATE locks the account row and
+# re-checks the guards on its newest version after any wait (READ COMMITTED), the
+# entry is inserted by the same statement. So no round trip happens while the row is
+# locked, and outside a transaction (autocommit) the lock lasts only as long as the
+# statement runs. Spending from an account with expiring credit is left to the
+# two-step path: consuming its lots needs a snapshot taken after the lock
+# (`locks.consume_lots`), which a second statement has and a CTE would not.
+_POST_SQL = """
+WITH account AS (
+    UPDATE saleor_store_credit_account
+       SET balance = balance + %(delta)s, entry_count = entry_count + 1, updated_at = NOW()
+     WHERE id = %(id)s
+       AND (%(delta)s > 0 OR expiring = 0)
+       AND (%(need)s::numeric IS NULL OR balance - held >= %(need)s)
+       AND (%(max)s::numeric IS NULL OR balance + %(delta)s <= %(max)s)
+    RETURNING id, user_id, email, currency, balance, held, entry_count, expiring
+), entry AS (
+    INSERT INTO saleor_store_credit_entry (
+        account_id, direction, amount, balance_after, kind, reason, order_id,
+        checkout_id, transaction_id, gift_card_id, reference, actor_type, actor_id,
+        actor_label, created_at)
+    SELECT account.id, %(direction)s, %(amount)s, account.balance, %(kind)s, %(reason)s,
+           %(order_id)s::uuid, %(checkout_id)s::uuid, %(transaction_id)s::uuid,
+           %(gift_card_id)s::bigint, %(reference)s, %(actor_type)s, %(actor_id)s,
+           %(actor_label)s, NOW()
+      FROM account
+    RETURNING id, created_at
+)
+SELECT account.id, account.user_id, account.email, account.currency, account.balance,
+       account.held, account.entry_count, account.expiring, entry.id, entry.created_at
+  FROM account, entry
+"""
+
+
+def _post(account_id: int, *, direction: str, amount: Decimal, kind: str, reason: str,
+          actor: Actor, refs: Refs, max_balance=None, announce: bool = True) -> Entry | None:
+    """A credit or debit (no hold, no expiry) in one statement (`_POST_SQL`). None
+    when a guard refused it (not enough available, over `max_balance`, expiring credit
+    to consume): nothing changed, and the two-step path decides and explains."""
+    debit = direction == EntryDirection.DEBIT
+    with connection.cursor() as cursor:
+        cursor.execute(_POST_SQL, {
+            "id": account_id, "delta": -amount if debit else amount,
+            "need": amount if debit else None, "max": max_balance,
+            "direction": direction, "amount": amount, "kind": kind, "reason": reason,
+            "order_id": refs.order_id, "checkout_id": refs.checkout_id,
+            "transaction_id": refs.transaction_id, "gift_card_id": refs.gift_card_id,
+            "reference": refs.reference, **actor.entry_fields(),
+        })
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    account = Account(
+        id=row[0], user_id=row[1], email=row[2], currency=row[3], balance=row[4],
+        held=row[5], entry_count=row[6], expiring=row[7],
+    )
+    account._state.adding = False
+    entry = _entry(account, direction=direction, amount=amount, kind=kind, reason=reason,
+                   actor=actor, refs=refs)
+    return _inserted(entry, row[8], row[9], announce=announce)
+
+
+def _unwatched(idempotency_key) -> bool:
+    """True when a plain write may run as one statement in autocommit: no caller's
+    transaction to join, no idempotency record to write with it, and no receiver
+    that would write anything for its event (the outbox rows must commit with it)."""
+    return (
+        idempotency_key is None
+        and connection.get_autocommit()
+        and not connection.in_atomic_block
+        and not event_wanted("balance_changed")
+    )
 
 
 def _announce(event: str, data, currency: str) -> None:
@@ -251,7 +325,21 @@ def credit(
     _check_currency(current, currency)
     value = parse_amount(amount, current.currency)
 
+    plain = expires_at is None and not expires_in_days
+    if plain and _unwatched(idempotency_key):
+        entry = _post(account_id, direction=EntryDirection.CREDIT, amount=value, kind=kind,
+                      reason=reason, actor=actor, refs=refs, max_balance=max_balance,
+                      announce=False)
+        if entry is not None:
+            return entry
+
     def work():
+        if plain:
+            entry = _post(account_id, direction=EntryDirection.CREDIT, amount=value,
+                          kind=kind, reason=reason, actor=actor, refs=refs,
+                          max_balance=max_balance)
+            if entry is not None:
+                return entry
         expiry = expires_at or (
             timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         )
@@ -304,7 +392,17 @@ def debit(
     _check_currency(current, currency)
     value = parse_amount(amount, current.currency)
 
+    if _unwatched(idempotency_key):
+        entry = _post(account_id, direction=EntryDirection.DEBIT, amount=value, kind=kind,
+                      reason=reason, actor=actor, refs=refs, announce=False)
+        if entry is not None:
+            return entry
+
     def work():
+        entry = _post(account_id, direction=EntryDirection.DEBIT, amount=value, kind=kind,
+                      reason=reason, actor=actor, refs=refs)
+        if entry is not None:
+            return entry
         locked = apply_delta(account_id, -value, need=value)
         if locked is None:
             raise InsufficientFunds("Not enough store credit available.")
@@ -639,6 +737,73 @@ def expire_holds(*, now: datetime | None = None, batch_size: int = 500) -> int:
     return expired
 
 
+# Debit the whole balance of every account in %(ids)s that has nothing reserved and at
+# least %(minimum)s, set-based: the accounts are locked in primary-key order by
+# `chosen` (whose conditions PostgreSQL re-checks on each row's newest version after
+# waiting for its lock), then one UPDATE, one INSERT of the entries and one UPDATE of
+# the open lots for the whole set. `{guard}`: more conditions on the account `a`.
+# Parameters: ids, minimum, kind, reason, reference, order_id, actor_type, actor_id,
+# actor_label, now. Leaves `debited` (id, user_id, currency, amount) and `entries`
+# (id, account_id, amount) for the rest of the statement.
+_WHOLE_BALANCE_DEBITS = """
+chosen AS (
+    SELECT a.id, a.balance
+      FROM saleor_store_credit_account a
+     WHERE a.id = ANY(%(ids)s) AND a.held = 0 AND a.balance > 0
+       AND a.balance >= %(minimum)s {guard}
+     ORDER BY a.id
+       FOR UPDATE OF a
+), debited AS (  -- `ANY(ids)` again: the planner then reads the rows by primary key
+    UPDATE saleor_store_credit_account a
+       SET balance = a.balance - c.balance, expiring = 0,
+           entry_count = a.entry_count + 1, updated_at = %(now)s
+      FROM chosen c
+     WHERE a.id = ANY(%(ids)s) AND a.id = c.id
+    RETURNING a.id, a.user_id, a.currency, c.balance AS amount, a.balance AS balance_after
+), entries AS (
+    INSERT INTO saleor_store_credit_entry (
+        account_id, direction, amount, balance_after, kind, reason, order_id, reference,
+        actor_type, actor_id, actor_label, created_at)
+    SELECT d.id, 'debit', d.amount, d.balance_after, %(kind)s, %(reason)s,
+           %(order_id)s::uuid, %(reference)s, %(actor_type)s, %(actor_id)s,
+           %(actor_label)s, %(now)s
+      FROM debited d
+     ORDER BY d.id
+    RETURNING id, account_id, amount
+), lots AS (
+    UPDATE saleor_store_credit_creditlot l
+       SET remaining = 0
+      FROM debited d
+     WHERE l.account_id = d.id AND l.remaining > 0
+)"""
+
+
+def whole_balance_debits(*, account_ids, minimum: Decimal, kind: str, actor: Actor,
+                         reason: str, refs: Refs = NO_REFS, guard: str = "",
+                         now: datetime | None = None) -> tuple[str, dict]:
+    """The CTEs (for a WITH clause) and parameters of `_WHOLE_BALANCE_DEBITS`, for a
+    caller that builds on `debited` and `entries` in the same statement (one
+    reimbursement batch is one statement)."""
+    params = {
+        "ids": list(account_ids), "minimum": minimum, "kind": kind, "reason": reason,
+        "reference": refs.reference, "order_id": refs.order_id,
+        "now": now or timezone.now(), **actor.entry_fields(),
+    }
+    return _WHOLE_BALANCE_DEBITS.format(guard=guard), params
+
+
+def announce_entries(entry_ids) -> None:
+    """`balance_changed` for many entries of one batch, as one batch event; the
+    payloads are read only if a receiver wants them."""
+    def items():
+        rows = Entry.objects.filter(pk__in=list(entry_ids)).select_related("account")
+        return [entry_payload(entry, entry.account) for entry in rows.order_by("pk")]
+
+    if entry_ids and store_credit_events.has_listeners(Account):
+        store_credit_events.send(sender=Account, event="balance_changed", items=items,
+                                 currency=None)
+
+
 def debit_whole_balances(
     *,
     account_ids,
@@ -647,44 +812,18 @@ def debit_whole_balances(
     actor: Actor,
     reason: str,
     refs: Refs = NO_REFS,
-) -> list[tuple[Account, Entry]]:
+) -> list[int]:
     """Debit the whole balance of each account that has nothing reserved and at least
-    `minimum` available: one lock query (primary-key order), one bulk insert, one
-    update. Run inside the caller's transaction (a reimbursement batch)."""
-    now = timezone.now()
-    accounts = list(
-        Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")
-    )
-    chosen = [
-        account for account in accounts
-        if account.held == 0 and account.balance > 0 and account.balance >= minimum
-    ]
-    if not chosen:
-        return []
-    entries = Entry.objects.bulk_create(
-        [
-            Entry(
-                account=account, direction=EntryDirection.DEBIT, amount=account.balance,
-                balance_after=Decimal(0), kind=kind, reason=reason,
-                order_id=refs.order_id, reference=refs.reference, created_at=now,
-                **actor.entry_fields(),
-            )
-            for account in chosen
-        ]
-    )
-    # The whole balance left each account and nothing was held: every balance is 0.
-    chosen_ids = [account.pk for account in chosen]
-    Account.objects.filter(pk__in=chosen_ids).update(
-        balance=Decimal(0), expiring=Decimal(0), entry_count=F("entry_count") + 1,
-        updated_at=now,
-    )
-    CreditLot.objects.filter(account_id__in=chosen_ids, remaining__gt=0).update(remaining=0)
-    pairs = []
-    for account, entry in zip(chosen, entries, strict=True):
-        account.balance = Decimal(0)
-        _announce("balance_changed", entry_payload(entry, account), account.currency)
-        pairs.append((account, entry))
-    return pairs
+    `minimum` available, in one statement. Run inside the caller's transaction.
+    Returns the new entries' ids."""
+    ctes, params = whole_balance_debits(account_ids=account_ids, minimum=minimum,
+                                        kind=kind, actor=actor, reason=reason, refs=refs)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {ctes} SELECT COALESCE(array_agg(id ORDER BY id), '{{}}') "
+                       "FROM entries", params)
+        entry_ids = cursor.fetchone()[0]
+    announce_entries(entry_ids)
+    return entry_ids
 
 
 def expire_credit(*, now: datetime | None = None, batch_size: int = 500) -> int:

@@ -21,7 +21,7 @@ from .templates import language_for
 logger = logging.getLogger(__name__)
 
 __all__ = ["EmailDelivery", "EmailStatus", "queue_email", "on_store_credit_event",
-           "forget_recipient"]
+           "forget_recipient", "resend_stuck_emails"]
 
 FORGOTTEN = "deleted-user@invalid"
 
@@ -30,11 +30,14 @@ def queue_email(event: str, *, user, context: dict) -> EmailDelivery | None:
     """Log one e-mail to `user` and send it after the surrounding transaction commits."""
     if user is None or not getattr(user, "email", ""):
         return None
+    from django.utils import timezone
+
     context = _exact_amounts(context)
     delivery = EmailDelivery.objects.create(
         event=event, user=user, recipient=user.email,
         language=language_for(getattr(user, "language_code", "")),
         context={"first_name": user.first_name or "", **context},
+        next_attempt_at=timezone.now(),
     )
     transaction.on_commit(lambda: _schedule(delivery.pk))
     return delivery
@@ -63,6 +66,43 @@ def _schedule(delivery_id: int) -> None:
         send_store_credit_email_task.delay(delivery_id)
     except Exception:  # a broker outage must not break the committed change
         logger.exception("Could not enqueue store credit e-mail %s", delivery_id)
+
+
+def resend_stuck_emails(now=None) -> dict:
+    """Send again what a lost Celery task left behind (the periodic
+    `resend_stuck_emails_task`):
+
+    - *pending* past the latest moment its next try was due (+ a grace period): its
+      task never ran (a broker outage at enqueue time, a purged queue) — enqueue it;
+    - *sending* for longer than any send takes: the worker died mid-send — back to
+      pending and enqueued. The Message-ID stays the same, so a message that did
+      leave is recognisable as the same one.
+
+    Rows are claimed pending -> sending before sending, so a task that was only late
+    and this one never both send. A row past the last allowed try is marked failed.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .delivery import MAX_ATTEMPTS, RESEND_GRACE, SENDING_TIMEOUT
+
+    now = now or timezone.now()
+    requeued = EmailDelivery.objects.filter(
+        status=EmailStatus.SENDING, claimed_at__lt=now - SENDING_TIMEOUT
+    ).update(status=EmailStatus.PENDING, next_attempt_at=now - RESEND_GRACE - timedelta(
+        seconds=1))
+    stuck = EmailDelivery.objects.filter(
+        status=EmailStatus.PENDING, next_attempt_at__lt=now - RESEND_GRACE)
+    gave_up = stuck.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=EmailStatus.FAILED, next_attempt_at=None,
+        last_error="Gave up: no try left after the last one was lost.")
+    ids = list(stuck.values_list("pk", flat=True)[:1000])
+    # the next sweep looks again only if this try is lost too
+    EmailDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+    for pk in ids:
+        _schedule(pk)
+    return {"resent": len(ids), "were_sending": requeued, "gave_up": gave_up}
 
 
 def _user(user_id):
@@ -95,6 +135,14 @@ def on_store_credit_event(sender, event, data, currency=None, **_kwargs):
     if built is not None:
         user, context = built
         queue_email(event, user=user, context=context)
+
+
+def wants(event: str) -> bool:
+    """Only the events customers hear of, and only while their switch is on."""
+    if event not in _FROM_EVENT:
+        return False
+    settings = load_settings()
+    return settings is not None and bool(getattr(settings, _FROM_EVENT[event][0]))
 
 
 def _credit_memo(data):

@@ -8,7 +8,7 @@ from `settings.EMAIL_BACKEND`.
 """
 
 import smtplib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings as django_settings
@@ -22,6 +22,14 @@ from .templates import render
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 SMTP_TIMEOUT_SECONDS = 10
+# One first try and the task's retries (tasks.EMAIL_MAX_RETRIES = 8) with Celery's
+# exponential backoff: retry n waits a random time up to 60 s * 2**n, at most 6 h.
+MAX_ATTEMPTS = 9
+BACKOFF_SECONDS, BACKOFF_MAX_SECONDS = 60, 6 * 3600
+# The sweeper (`resend_stuck_emails`): how late a try may be before it is re-sent, and
+# how long a send may take before its worker counts as gone.
+RESEND_GRACE = timedelta(minutes=5)
+SENDING_TIMEOUT = timedelta(minutes=15)
 MONEY_FIELDS = ("amount", "balance", "total")
 DATE_FIELDS = ("expires_on",)
 
@@ -113,7 +121,7 @@ def send_delivery(delivery_id: int, *, final_attempt: bool = False,
     TemporaryEmailError when the server refused for now and a retry may succeed."""
     claimed = EmailDelivery.objects.filter(
         pk=delivery_id, status=EmailStatus.PENDING
-    ).update(status=EmailStatus.SENDING)
+    ).update(status=EmailStatus.SENDING, claimed_at=timezone.now())
     if not claimed:
         row = EmailDelivery.objects.filter(pk=delivery_id).only("status").first()
         return row.status if row else "missing"
@@ -131,7 +139,10 @@ def send_delivery(delivery_id: int, *, final_attempt: bool = False,
                        last_error="No SMTP server configured (plugin SMTP host or "
                        "Saleor's EMAIL_URL).")
     domain = sender_for(settings.email).rpartition("@")[2].strip(">") or None
-    message_id = make_msgid(domain=domain)
+    # One Message-ID per e-mail, kept across tries: a resent message is the same one.
+    message_id = row.message_id or make_msgid(domain=domain)
+    if not row.message_id:
+        _record(row.pk, message_id=message_id)
     message = EmailMultiAlternatives(
         rendered.subject, rendered.text, sender_for(settings.email), [row.recipient],
         connection=connection, headers={"Message-ID": message_id},
@@ -141,13 +152,17 @@ def send_delivery(delivery_id: int, *, final_attempt: bool = False,
     try:
         message.send()
     except (smtplib.SMTPException, OSError) as exc:
-        gave_up = final_attempt or _is_permanent(exc)
+        gave_up = final_attempt or attempts >= MAX_ATTEMPTS or _is_permanent(exc)
+        # the latest moment the task's retry is due (Celery's full-jitter backoff)
+        wait = min(BACKOFF_SECONDS * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS)
         _record(row.pk, status=EmailStatus.FAILED if gave_up else EmailStatus.PENDING,
                 attempts=attempts, subject=rendered.subject,
+                next_attempt_at=None if gave_up else timezone.now() + timedelta(
+                    seconds=wait),
                 last_error=f"{type(exc).__name__}: {exc}"[:2000])
         if gave_up:
             return EmailStatus.FAILED
         raise TemporaryEmailError(str(exc)) from exc
     return _record(row.pk, status=EmailStatus.SENT, attempts=attempts,
                    subject=rendered.subject, message_id=message_id, last_error="",
-                   sent_at=timezone.now())
+                   sent_at=timezone.now(), next_attempt_at=None)

@@ -38,7 +38,14 @@ class EmailDelivery(models.Model):
     message_id = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the next try is due at the latest (pending) and when a worker took the row
+    # (sending): the sweeper re-sends a row whose Celery task was lost.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "saleor_store_credit"
-        indexes = [models.Index(fields=["event", "created_at"], name="sc_email_event_time")]
+        indexes = [
+            models.Index(fields=["event", "created_at"], name="sc_email_event_time"),
+            models.Index(fields=["status", "next_attempt_at"], name="sc_email_due"),
+        ]

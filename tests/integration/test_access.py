@@ -440,6 +440,12 @@ NO_ID = {
     "CreditLimitAdjustment": gid("CreditLimitAdjustment", 0),
     "CreditBlockingRule": gid("CreditBlockingRule", 0),
     "StoreCreditWebhookDelivery": gid("StoreCreditWebhookDelivery", 0),
+    "PaymentTerms": gid("PaymentTerms", 0),
+    "CreditScoringGroup": gid("CreditScoringGroup", 0),
+    "CreditRiskClass": gid("CreditRiskClass", 0),
+    "CreditAutomaticLimitRule": gid("CreditAutomaticLimitRule", 0),
+    "CreditCover": gid("CreditCover", 0),
+    "CreditForcedHoldRule": gid("CreditForcedHoldRule", 0),
 }
 _CUSTOMER = "$c: ID!"
 # operation -> (GraphQL document, the payload's field); `$c` is the customer's ID
@@ -505,6 +511,55 @@ CALLS = {
     "creditBlockingRuleDelete": (
         f"mutation {{ creditBlockingRuleDelete(id: \"{NO_ID['CreditBlockingRule']}\") "
         "{ errors { code } } }"),
+    "creditScoringGroups": "query { creditScoringGroups { id } }",
+    "creditRiskClasses": "query { creditRiskClasses { id } }",
+    "creditAutomaticLimitRules": "query { creditAutomaticLimitRules { id } }",
+    "creditRiskScoreRuns": "query { creditRiskScoreRuns { id } }",
+    "creditScoringGroupSave": (
+        "mutation { creditScoringGroupSave(input: {name: \"S\", scoreTypes: [{kind: MANUAL, "
+        "weight: \"1\", manualKey: \"k\", bands: [{points: \"50\"}]}]}) "
+        "{ errors { code } } }"),
+    "creditScoringGroupDelete": (
+        f"mutation {{ creditScoringGroupDelete(id: \"{NO_ID['CreditScoringGroup']}\") "
+        "{ errors { code } } }"),
+    "creditRiskClassSave": (
+        "mutation { creditRiskClassSave(input: {name: \"Low\", minScore: \"70\"}) "
+        "{ errors { code } } }"),
+    "creditRiskClassDelete": (
+        f"mutation {{ creditRiskClassDelete(id: \"{NO_ID['CreditRiskClass']}\") "
+        "{ errors { code } } }"),
+    "creditAutomaticLimitRuleSave": (
+        "mutation { creditAutomaticLimitRuleSave(input: {name: \"r\", "
+        f"riskClassId: \"{NO_ID['CreditRiskClass']}\", currency: \"USD\", amount: \"1\"}}) "
+        "{ errors { code } } }"),
+    "creditAutomaticLimitRuleDelete": (
+        "mutation { creditAutomaticLimitRuleDelete("
+        f"id: \"{NO_ID['CreditAutomaticLimitRule']}\") {{ errors {{ code }} }} }}"),
+    "customerManualScoreSet": (
+        f"mutation ({_CUSTOMER}) {{ customerManualScoreSet(customerId: $c, key: \"k\", "
+        "value: \"5\") { errors { code } } }"),
+    "creditRiskScoresUpdate": "mutation { creditRiskScoresUpdate { errors { code } } }",
+    "customerCreditCoverSave": (
+        f"mutation ({_CUSTOMER}) {{ customerCreditCoverSave(input: {{customerId: $c, "
+        "kind: GUARANTEE, coverType: \"bank\", currency: \"USD\", amount: \"10\", "
+        "validFrom: \"2020-01-01T00:00:00+00:00\", validTo: \"2099-01-01T00:00:00+00:00\"}) "
+        "{ errors { code } } }"),
+    "customerCreditCoverCancel": (
+        f"mutation {{ customerCreditCoverCancel(id: \"{NO_ID['CreditCover']}\", "
+        "reason: \"x\") { errors { code } } }"),
+    "creditForcedHoldRules": "query { creditForcedHoldRules { id } }",
+    "creditForcedHolds": "query { creditForcedHolds { id } }",
+    "creditForcedHoldRuleSave": (
+        "mutation { creditForcedHoldRuleSave(input: {name: \"r\", condition: DAYS_OVERDUE, "
+        "days: 30}) { errors { code } } }"),
+    "creditForcedHoldRuleDelete": (
+        f"mutation {{ creditForcedHoldRuleDelete(id: \"{NO_ID['CreditForcedHoldRule']}\") "
+        "{ errors { code } } }"),
+    "customerForcedHoldLift": (
+        f"mutation ({_CUSTOMER}) {{ customerForcedHoldLift(customerId: $c, reason: \"ok\") "
+        "{ errors { code } } }"),
+    "creditForcedHoldsApply": "mutation { creditForcedHoldsApply { errors { code } } }",
+    "orderCreditHoldsEvaluate": "mutation { orderCreditHoldsEvaluate { errors { code } } }",
     "orderCreditHolds": "query { orderCreditHolds { id } }",
     "orderCreditHold": (
         f"query {{ orderCreditHold(id: \"{NO_ID['OrderCreditHold']}\") {{ id }} }}"),
@@ -516,6 +571,26 @@ CALLS = {
     "orderCreditHoldReject": (
         f"mutation {{ orderCreditHoldReject(id: \"{NO_ID['OrderCreditHold']}\", "
         "reason: \"no\") { errors { code } } }"),
+    "paymentTerms": "query { paymentTerms { id } }",
+    "paymentTermsAssignments": "query { paymentTermsAssignments { id } }",
+    "customerPaymentTerms": (
+        f"query ({_CUSTOMER}) {{ customerPaymentTerms(customerId: $c, channel: \"main\") "
+        "{ source } }"),
+    "paymentTermsSave": (
+        "mutation { paymentTermsSave(input: {name: \"Net 30\", days: 30}) "
+        "{ errors { code } } }"),
+    "paymentTermsDelete": (
+        f"mutation {{ paymentTermsDelete(id: \"{NO_ID['PaymentTerms']}\") "
+        "{ errors { code } } }"),
+    "paymentTermsAssign": (
+        f"mutation ({_CUSTOMER}) {{ paymentTermsAssign(customerId: $c) "
+        "{ errors { code } } }"),
+    "orderPaymentTerms": (
+        f"query {{ orderPaymentTerms(orderId: \"{NO_ID['Order']}\") {{ status }} }}"),
+    "ordersOnTerms": "query { ordersOnTerms { status } }",
+    "orderInvoicePaymentRecord": (
+        f"mutation {{ orderInvoicePaymentRecord(orderId: \"{NO_ID['Order']}\", "
+        "amount: \"1\") { errors { code } } }"),
     "storeCreditLiabilityReport": (
         "query { storeCreditLiabilityReport(start: \"2026-01-01T00:00:00+00:00\", "
         "end: \"2026-12-31T00:00:00+00:00\") { csv } }"),
@@ -559,7 +634,8 @@ def test_every_operation_of_the_schema_is_in_the_matrix():
     from saleor_store_credit.graphql.schema import schema
 
     owner_only = {"me", "checkoutStoreCredit", "checkoutStoreCreditApply",
-                  "checkoutStoreCreditRemove"}
+                  "checkoutStoreCreditRemove", "checkoutPayOnAccount",
+                  "checkoutPayOnAccountAuthorize", "checkoutPayOnAccountRemove"}
     fields = set(schema.get_query_type().fields) | set(schema.get_mutation_type().fields)
     listed = {name.split("(")[0] for name in _matrix()} | owner_only
     assert fields == listed
@@ -567,12 +643,16 @@ def test_every_operation_of_the_schema_is_in_the_matrix():
 
 
 def _counts():
+    from saleor_store_credit.credit import risk_models
     from saleor_store_credit.credit.models import BlockingRule, CreditGroup, CreditProfile
     from saleor_store_credit.models import Payout, ReimbursementRun, WebhookDelivery
 
     return {model.__name__: model.objects.count() for model in (
         Entry, CreditMemo, Payout, ReimbursementRun, LimitAdjustment, CreditLimit,
-        BlockingRule, CreditGroup, CreditProfile, WebhookDelivery)}
+        BlockingRule, CreditGroup, CreditProfile, WebhookDelivery,
+        risk_models.ScoringGroup, risk_models.RiskClass, risk_models.AutomaticLimitRule,
+        risk_models.ManualScoreValue, risk_models.RiskScoreRun, risk_models.CreditCover,
+        risk_models.ForcedHoldRule, risk_models.ForcedHold, CreditAudit)}
 
 
 @pytest.mark.parametrize("cell", _cells(), ids=_cell_id)

@@ -486,3 +486,110 @@ def test_deleting_the_customer_removes_them_from_the_e_mail_log(staff, smtp, cus
     row = rows().get()
     assert (row.recipient, row.context, row.user_id) == ("deleted-user@invalid", {}, None)
     assert (row.event, row.status) == ("balance_changed", "sent")
+
+
+# --- e-mails whose Celery task was lost (the sweeper) -------------------------------
+
+
+def _lost(staff, customer_user, smtp, **fields):
+    """An e-mail logged by a committed change whose first try was refused for now and
+    whose retry task was lost with its broker message (the row is put in that state)."""
+    adjust(staff, customer_user, "3.00")
+    smtp.messages.clear()
+    row = rows().get()
+    rows().filter(pk=row.pk).update(status="pending", attempts=1, sent_at=None,
+                                    last_error="SMTPDataError: (451, 'Try again later')",
+                                    **fields)
+    return rows().get()
+
+
+def test_a_pending_e_mail_whose_retry_was_lost_is_sent_by_the_sweeper(
+        staff, smtp, customer_user):
+    from saleor_store_credit.tasks import resend_stuck_emails_task
+
+    # given a pending e-mail whose retry was due ten minutes ago and never ran
+    row = _lost(staff, customer_user, smtp,
+                next_attempt_at=timezone.now() - timedelta(minutes=10))
+    # when the periodic sweeper runs
+    result = resend_stuck_emails_task.delay().get()
+    # then the customer receives it once, with the Message-ID of the first try
+    assert result == {"resent": 1, "were_sending": 0, "gave_up": 0}
+    [message] = smtp.messages
+    assert subject(message) == "Your store credit balance has changed"
+    sent = rows().get()
+    assert (sent.status, sent.attempts, sent.last_error) == ("sent", 2, "")
+    assert message["Message-ID"] == sent.message_id == row.message_id != ""
+    # and a second sweep sends nothing more
+    assert resend_stuck_emails_task.delay().get()["resent"] == 0
+    assert len(smtp.messages) == 1
+
+
+def test_a_pending_e_mail_whose_retry_is_still_ahead_is_left_alone(
+        staff, smtp, customer_user):
+    from saleor_store_credit.notifications import resend_stuck_emails
+
+    # given a refused first try whose Celery retry is due in two minutes at the latest
+    row = _lost(staff, customer_user, smtp,
+                next_attempt_at=timezone.now() + timedelta(minutes=2))
+    # when the sweeper runs, even four minutes after that moment
+    result = resend_stuck_emails(now=row.next_attempt_at + timedelta(minutes=4))
+    # then it does not send a second copy beside the scheduled retry
+    assert result["resent"] == 0 and smtp.messages == []
+    assert rows().get().status == "pending"
+
+
+def test_a_refused_try_records_when_its_retry_is_due_at_the_latest(
+        staff, smtp, customer_user, settings):
+    from saleor_store_credit.notifications.delivery import send_delivery
+
+    # given an e-mail logged, and a server that refuses for now
+    row = _lost(staff, customer_user, smtp, next_attempt_at=timezone.now())
+    smtp.refusals = ["451 4.3.0 Try again later"]
+    before = timezone.now()
+    # when the second try is refused
+    with pytest.raises(Exception, match="Try again later"):
+        send_delivery(row.pk)
+    # then the row says the third try is due within Celery's backoff bound (2 min)
+    row = rows().get()
+    assert row.status == "pending" and row.attempts == 2
+    assert before + timedelta(seconds=119) <= row.next_attempt_at <= timezone.now() + \
+        timedelta(seconds=121)
+
+
+def test_an_e_mail_left_sending_by_a_dead_worker_is_sent_again_later(
+        staff, smtp, customer_user):
+    from saleor_store_credit.notifications import resend_stuck_emails
+
+    # given e-mails claimed by workers that died: one 20 minutes ago, one just now
+    adjust(staff, customer_user, "3.00")
+    adjust(staff, customer_user, "4.00")
+    smtp.messages.clear()
+    old, recent = rows().order_by("pk")
+    rows().filter(pk=old.pk).update(status="sending",
+                                    claimed_at=timezone.now() - timedelta(minutes=20))
+    rows().filter(pk=recent.pk).update(status="sending", claimed_at=timezone.now())
+    # when the sweeper runs
+    result = resend_stuck_emails()
+    # then only the long-dead one is sent again; the other may still be in flight
+    assert result == {"resent": 1, "were_sending": 1, "gave_up": 0}
+    assert len(smtp.messages) == 1
+    assert rows().get(pk=old.pk).status == "sent"
+    assert rows().get(pk=recent.pk).status == "sending"
+
+
+def test_a_lost_e_mail_with_no_try_left_is_marked_failed_not_sent(
+        staff, smtp, customer_user):
+    from saleor_store_credit.notifications import resend_stuck_emails
+    from saleor_store_credit.notifications.delivery import MAX_ATTEMPTS
+
+    # given a pending e-mail that used up every try and whose last task was lost
+    adjust(staff, customer_user, "3.00")
+    smtp.messages.clear()
+    row = rows().get()
+    rows().filter(pk=row.pk).update(status="pending", attempts=MAX_ATTEMPTS,
+                                    next_attempt_at=timezone.now() - timedelta(hours=1))
+    # when the sweeper runs
+    result = resend_stuck_emails()
+    # then it is logged as failed and nothing is sent
+    assert result == {"resent": 0, "were_sending": 0, "gave_up": 1}
+    assert rows().get().status == "failed" and smtp.messages == []

@@ -118,6 +118,7 @@ def test_migrations_created_the_ledger_tables_and_triggers(db):
         "store_credit_idempotency_append_only",
         "store_credit_memo_append_only",
         "store_credit_memo_line_append_only",
+        "store_credit_on_account_entry_append_only",
     ]
     with connection.cursor() as cursor:
         cursor.execute(

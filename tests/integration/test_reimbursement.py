@@ -302,3 +302,235 @@ def test_payout_csv_neutralises_cells_that_a_spreadsheet_would_run_as_formulas(f
     # plain numbers stay numbers
     assert row["amount"] == "12.00"
     assert row["payout_id"] == str(payout.pk)
+
+
+# --- set-based batches (issue 20): one statement per batch -------------------------
+
+
+def _reference_payee(user) -> dict:
+    """What a payout says about its payee, from Saleor's own objects (the rule the
+    batch statement implements in SQL)."""
+    address = user.default_billing_address
+    lines = []
+    if address:
+        lines = [address.street_address_1, address.street_address_2,
+                 f"{address.postal_code} {address.city}".strip(), str(address.country)]
+    details = getattr(user, "store_credit_payout_details", None)
+    account_ref = details.account_number if details else ""
+    return {
+        "payee_name": (user.get_full_name() or user.email)[:255],
+        "payee_email": user.email,
+        "payee_address": "\n".join(line for line in lines if line),
+        "payout_account": account_ref,
+        "details_missing": not account_ref,
+    }
+
+
+def test_payouts_name_the_payee_as_saleor_does(store_credit_plugin):
+    from saleor.account.models import Address
+
+    # given customers whose names come from the profile, the billing address, or
+    # nowhere (then the e-mail); names padded with the whitespace Python strips
+    # (tab, no-break space, ideographic space); an address with empty lines
+    plain, from_address, nameless, padded, spaces_only, long_name = customers(*["5.00"] * 6)
+    plain.first_name, plain.last_name = "Ada", "Lovelace"
+    padded.first_name, padded.last_name = "\t\u00a0Grace", "Hopper\u3000 "
+    spaces_only.first_name = "   "
+    long_name.first_name, long_name.last_name = "A" * 200, "B" * 100
+    from_address.default_billing_address = Address.objects.create(
+        first_name="Jan", last_name="", street_address_1="Tęczowa 7", street_address_2="",
+        city="WROCŁAW", postal_code="", country="PL")
+    plain.default_billing_address = Address.objects.create(
+        first_name="Not", last_name="Used", street_address_1="Main 1",
+        street_address_2="2nd floor", city="Utrecht", postal_code="3511 AB", country="NL")
+    for user in (plain, from_address, padded, spaces_only, long_name):
+        user.save()
+    set_payout_details(user=plain, account_number="NL91ABNA0417164300", actor=Actor.system())
+
+    # when
+    run = start_run(spec=RunSpec("USD", Decimal("1")), actor=Actor.system())
+    process_run(run.pk)
+
+    # then every payout says what Saleor's objects say
+    fields = list(_reference_payee(plain))
+    for user in (plain, from_address, nameless, padded, spaces_only, long_name):
+        user = User.objects.select_related(
+            "default_billing_address", "store_credit_payout_details").get(pk=user.pk)
+        payout = Payout.objects.get(run=run, account__user=user)
+        assert {f: getattr(payout, f) for f in fields} == _reference_payee(user), user.email
+    assert Payout.objects.get(account__user=padded).payee_name == "Grace Hopper"
+    assert Payout.objects.get(account__user=from_address).payee_address == "Tęczowa 7\nWROCŁAW\nPL"
+    assert Payout.objects.get(account__user=plain).payee_address == (
+        "Main 1\n2nd floor\n3511 AB Utrecht\nNL")
+    assert ledger_verify().ok
+
+
+@pytest.mark.parametrize("store_credit_config", [
+    {"webhook_target_urls": "https://accounting.example/hook", "webhook_secret": "s3cret"}])
+def test_each_payout_of_a_batch_is_announced_once_per_event(store_credit_plugin, store_credit_config):
+    from saleor_store_credit.models import WebhookDelivery
+
+    # given three customers, paid in batches of two
+    users = customers("5.00", "6.00", "7.00")
+    run = ReimbursementRun.objects.create(
+        currency="USD", minimum_amount=Decimal("1"), selected_count=3,
+        **Actor.system().entry_fields(),
+    )
+    WebhookDelivery.objects.all().delete()  # the credits' own events
+
+    # when
+    process_run(run.pk, batch_size=2)
+
+    # then one payout_created and one balance_changed outbox row per payout
+    rows = list(WebhookDelivery.objects.order_by("pk"))
+    created = [r.payload["data"] for r in rows if r.event == "store_credit.payout_created"]
+    changed = [r.payload["data"] for r in rows if r.event == "store_credit.balance_changed"]
+    assert len(rows) == 6
+    assert sorted((d["customer_user_id"], d["amount"]) for d in created) == sorted(
+        (u.pk, f"{a}.00") for u, a in zip(users, (5, 6, 7)))
+    assert {d["payout_id"] for d in created} == set(run.payouts.values_list("pk", flat=True))
+    assert sorted((d["customer_user_id"], d["delta"], d["balance_after"]) for d in changed) == \
+        sorted((u.pk, f"-{a}.00", "0.00") for u, a in zip(users, (5, 6, 7)))
+    assert all(d["origin"]["kind"] == "payout" for d in changed)
+    assert len({r.event_id for r in rows}) == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_inside_a_batch_statement_then_resumed_pays_everyone_once(
+    store_credit_plugin,
+):
+    import threading
+
+    from django.db import OperationalError, connection, connections
+
+    from tests.ledger.chain import broken_links
+
+    # given 30 customers, and another client holding the row of the 15th so that the
+    # worker's second batch (accounts 11-20) waits inside its statement
+    users = customers(*["4.00"] * 30)
+    accounts = list(Account.objects.filter(user__in=users).order_by("pk"))
+    run = ReimbursementRun.objects.create(
+        currency="USD", minimum_amount=Decimal("1"), selected_count=30,
+        **Actor.system().entry_fields(),
+    )
+    outcome = []
+
+    def worker():
+        connections["replica"] = connections["default"]
+        try:
+            outcome.append(process_run(run.pk, batch_size=10))
+        except OperationalError as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    blocker = psycopg_connect()
+    with blocker.transaction():
+        blocker.execute("SELECT 1 FROM saleor_store_credit_account WHERE id = %s FOR UPDATE",
+                        [accounts[14].pk])
+        thread = threading.Thread(target=worker)
+        thread.start()
+        pid = _wait_for_blocked_backend(blocker)
+        # when the worker's connection dies in the middle of that statement
+        blocker.execute("SELECT pg_terminate_backend(%s)", [pid])
+        thread.join(30)
+    blocker.close()
+
+    # then the first batch stands, the second left nothing behind
+    assert isinstance(outcome[0], OperationalError)
+    assert Payout.objects.filter(run=run).count() == 10
+    run.refresh_from_db()
+    assert (run.status, run.payout_count, run.cursor_account_id) == (
+        "running", 10, accounts[9].pk)
+
+    # when the run is resumed (twice)
+    assert process_run(run.pk, batch_size=10) == "completed"
+    assert process_run(run.pk, batch_size=10) == "completed"
+
+    # then everyone was paid exactly once
+    assert Payout.objects.filter(run=run).count() == 30
+    assert Entry.objects.filter(kind="payout").count() == 30
+    assert all(balance(user) == 0 for user in users)
+    run.refresh_from_db()
+    assert (run.payout_count, run.total_amount, run.processed_count) == (
+        30, Decimal("120.00"), 30)
+    assert broken_links() == []
+    assert ledger_verify().ok
+
+
+def psycopg_connect():
+    import psycopg
+    from django.db import connection
+
+    s = connection.settings_dict
+    return psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432,
+                           dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or "",
+                           autocommit=True)
+
+
+def _wait_for_blocked_backend(conn, timeout=30.0):
+    """The pid of the backend waiting for a row lock held by `conn`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg_connect() as probe:
+            row = probe.execute(
+                "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                [conn.info.backend_pid]).fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.05)
+    raise AssertionError("the worker never waited for the locked account")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_holds_placed_while_a_run_pays_are_never_overdrawn(store_credit_plugin):
+    import threading
+
+    from django.db import connection, connections
+
+    from saleor_store_credit.errors import InsufficientFunds
+    from tests.ledger.chain import broken_links
+
+    # given 200 customers with 5.00 each; shoppers reserve 3.00 on every other one
+    users = customers(*["5.00"] * 200)
+    accounts = list(Account.objects.filter(user__in=users).order_by("pk"))
+    run = ReimbursementRun.objects.create(
+        currency="USD", minimum_amount=Decimal("1"), selected_count=200,
+        **Actor.system().entry_fields(),
+    )
+    holds, refused = [], []
+    start = threading.Barrier(2)
+
+    def shoppers():
+        connections["replica"] = connections["default"]
+        start.wait()
+        try:
+            for account in accounts[::-2]:
+                try:
+                    holds.append(place_hold(account=account.pk, amount="3.00",
+                                            actor=Actor.system()))
+                except InsufficientFunds:
+                    refused.append(account.pk)
+        finally:
+            connection.close()
+
+    # when the run and the shoppers race
+    thread = threading.Thread(target=shoppers)
+    thread.start()
+    start.wait()
+    assert process_run(run.pk, batch_size=7) == "completed"
+    thread.join(60)
+
+    # then every account was either paid in full or reserved, never both
+    paid = set(Payout.objects.filter(run=run).values_list("account_id", flat=True))
+    held = {hold.account_id for hold in holds}
+    assert paid.isdisjoint(held)
+    assert set(refused) <= paid
+    assert len(held) + len(refused) == 100
+    for account in Account.objects.filter(pk__in=[a.pk for a in accounts]):
+        if account.pk in paid:
+            assert (account.balance, account.held) == (0, 0)
+        else:
+            assert account.balance == Decimal("5.00")
+    assert broken_links() == []
+    assert ledger_verify().ok

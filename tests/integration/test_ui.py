@@ -54,6 +54,7 @@ def test_token_registration_accepts_saleors_post_only(store_credit_plugin, clien
         ("dashboard/style.css", "text/css"),
         ("storefront/", "text/html"),
         ("storefront/storefront.js", "text/javascript"),
+        ("storefront/messages.js", "text/javascript"),
     ],
 )
 def test_static_pages_are_served(store_credit_plugin, client, path, content_type):
@@ -119,6 +120,49 @@ def test_the_dashboard_redirect_keeps_the_query_string(store_credit_plugin, clie
     assert response.status_code == 301
     assert response["Location"].endswith(
         "/dashboard/?domain=shop.example.com&id=QXBwOjE%3D")
+
+
+def test_every_graphql_document_of_the_staff_pages_is_valid_against_the_api(tmp_path):
+    """The Dashboard pages' queries and mutations (app.js `Q` and `M`) validate
+    against the plugin's schema: a renamed field or argument fails here, not in the
+    merchant's browser. Needs node to evaluate app.js; skipped without it."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from graphql import parse, validate
+
+    from saleor_store_credit.graphql.schema import schema
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    source = (Path(__file__).resolve().parents[2] / "saleor_store_credit" / "static" /
+              "dashboard" / "app.js").read_text()
+    marker = "  const payoutMutation ="
+    assert marker in source
+    script = tmp_path / "docs.js"
+    script.write_text(
+        "globalThis.window = { addEventListener() {}, parent: { postMessage() {} } };\n"
+        "globalThis.document = { addEventListener() {}, getElementById() { return {}; } };\n"
+        "globalThis.location = { href: 'http://x/d/', search: '', origin: 'http://x', "
+        "pathname: '/' };\n"
+        + source.replace(marker, "  globalThis.__docs = { Q, M };\n" + marker, 1)
+        + "\nconst out = {};\n"
+        "for (const [k, v] of Object.entries(globalThis.__docs.Q)) out['Q.' + k] = v;\n"
+        "for (const [k, v] of Object.entries(globalThis.__docs.M)) out['M.' + k] = v;\n"
+        "process.stdout.write(JSON.stringify(out));\n"
+    )
+    documents = json.loads(subprocess.run([node, str(script)], check=True, capture_output=True,
+                                          text=True, timeout=60).stdout)
+    saleors_own = {"Q.order"}  # asked of Saleor's /graphql/
+
+    invalid = {name: [e.message for e in validate(schema, parse(text))]
+               for name, text in documents.items() if name not in saleors_own}
+
+    assert len(documents) > 30
+    assert {name: errors for name, errors in invalid.items() if errors} == {}
 
 
 # --- issue 17 item 3: brand logo and the customer/order widgets ---------------------------

@@ -109,3 +109,30 @@ def test_expiring_can_never_exceed_the_balance(make_account):
     account = make_account("5.00")
     with pytest.raises(IntegrityError), transaction.atomic():
         Account.objects.filter(pk=account.pk).update(expiring=Decimal("5.01"))
+
+
+def test_paying_out_whole_balances_skips_reserved_and_small_ones_and_keeps_the_chain(
+    make_account, staff,
+):
+    from saleor_store_credit.ledger import Actor, place_hold
+
+    from .chain import broken_links
+
+    # given a payable account, one with a reservation, one under the minimum
+    payable, reserved, small = make_account("7.00"), make_account("9.00"), make_account("0.50")
+    place_hold(account=reserved, amount="1.00", actor=staff)
+
+    # when
+    entry_ids = debit_whole_balances(
+        account_ids=[small.pk, reserved.pk, payable.pk], minimum=Decimal("1"),
+        kind="payout", actor=Actor.system(), reason="run")
+
+    # then only the payable one was paid, with a debit of its whole balance
+    (entry,) = Entry.objects.filter(pk__in=entry_ids)
+    assert (entry.account_id, entry.amount, entry.balance_after, entry.kind) == (
+        payable.pk, Decimal("7.00"), Decimal("0"), "payout")
+    balances = {a.pk: a.balance for a in Account.objects.filter(
+        pk__in=[payable.pk, reserved.pk, small.pk])}
+    assert balances == {payable.pk: 0, reserved.pk: Decimal("9.00"), small.pk: Decimal("0.50")}
+    assert broken_links() == []
+    assert ledger_verify().ok

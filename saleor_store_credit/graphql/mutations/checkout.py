@@ -81,11 +81,11 @@ class _CheckoutStoreCreditPayload:
         return payload
 
 
-def _require_customer(context):
+def _require_customer(context, what: str = "store credit"):
     if not getattr(context, "user", None):
         from ...i18n import log_in_message
 
-        raise PermissionDenied(log_in_message(context))
+        raise PermissionDenied(log_in_message(context, what))
     return context.user
 
 

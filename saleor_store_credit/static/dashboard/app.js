@@ -4,17 +4,21 @@
 (() => {
   // ------------------------------------------------------------------ constants and GraphQL documents
   const RULE_TYPES = ["LIMIT_EXCEEDED", "LIMIT_USED_PERCENT", "OVERDUE_AMOUNT", "ORDER_VALUE", "LIMIT_EXPIRED",
-    "ACCOUNT_ON_HOLD", "PAYMENT_METHOD"];
+    "ACCOUNT_ON_HOLD", "PAYMENT_METHOD", "DAYS_OVERDUE"];
   const RULE_ACTIONS = ["WARN", "HOLD", "BLOCK"];
   const RULE_SCOPES = ["ALL", "GROUP", "CUSTOMER"];
   const HOLD_STATUSES = ["HELD", "RELEASE_REQUESTED", "RELEASED", "REJECTED", "CONFIRMED_OUTSIDE", "CANCELLED_OUTSIDE"];
   const ADJ_STATUSES = ["DRAFT", "SUBMITTED", "APPROVED", "POSTED", "REJECTED"];
   const DELIVERY_STATUSES = ["PENDING", "DELIVERED", "FAILED"];
+  const SCORE_KINDS = ["ORDER_COUNT", "ORDER_VALUE", "AVERAGE_DAYS_TO_PAY", "REFUNDED_SHARE", "MONTHS_AS_CUSTOMER",
+    "OVERDUE_AMOUNT", "MANUAL"];
+  const FORCED_CONDITIONS = ["DAYS_OVERDUE", "OVERDUE_AMOUNT", "RISK_CLASS"];
   const NEXT_ACTIONS = { DRAFT: ["SUBMIT"], SUBMITTED: ["APPROVE", "REJECT"], APPROVED: ["POST"] };
   const ACTION_LABELS = { SUBMIT: "Submit", APPROVE: "Approve", REJECT: "Reject", POST: "Post" };
   const LIST_VIEWS = [
     ["holds", "Held orders", "Orders on credit hold: release or reject them."],
     ["credit", "Credit limits & rules", "Credit groups, blocking rules and the limit adjustment journal."],
+    ["risk", "Risk & forced holds", "Scoring groups, risk classes, automatic limits, forced credit holds."],
     ["reimbursement", "Reimbursement", "Pay out store credit balances and track the payouts."],
     ["webhooks", "Webhooks", "Store credit webhook deliveries; redeliver failed ones."]];
 
@@ -22,9 +26,12 @@
   const ERR = "{ field code message }";
   const LIMIT = `{ currency amount ${MONEY} unlimited temporary validTo expiresOn }`;
   const HOLD = `id orderId orderNumber customerId customerEmail channel status active total ${MONEY} exposure ${MONEY}
-    reasons { ruleName ruleType action message } reviewDate resolutionReason requestedBy resolvedBy createdAt resolvedAt`;
+    reasons { ruleName ruleType action message } reviewDate resolutionReason requestedBy resolvedBy createdAt resolvedAt
+    forced readyToRelease readyToReleaseAt`;
   const RULE = `id name ruleType action scope groupId customerId currency threshold days paymentMethods
-    excludedCustomerIds excludedGroupIds isActive`;
+    excludedCustomerIds excludedGroupIds riskClassId isActive`;
+  const COVER = `id kind provider coverType reference amount ${MONEY} validFrom validTo active cancelledAt cancelReason recordedBy`;
+  const SCORE_RUN = "id status total processed percent classChanges proposals error startedBy startedAt finishedAt";
   const ADJ = `id customerId groupId currency amount ${MONEY} unlimited temporary validFrom validTo expiresOn reason status
     createdBy { type label } submittedBy approvedBy postedBy createdAt postedAt`;
   const RUN = `id currency minimumAmount ${MONEY} status progress { selected processed percent } payoutCount total ${MONEY}
@@ -38,14 +45,28 @@
         id kind direction amount ${MONEY} balanceAfter ${MONEY} reason orderId actorType actorLabel createdAt } } } } } }`,
     credit: `query Credit($id: ID!, $cur: String!) { customerCredit(customerId: $id, currency: $cur) {
       currency onHold onHoldReason heldOrders group { id name } limit ${LIMIT} groupLimit ${LIMIT}
-      exposure ${MONEY} groupExposure ${MONEY} availableCredit ${MONEY} } }`,
+      exposure ${MONEY} groupExposure ${MONEY} availableCredit ${MONEY}
+      limitWithoutCover ${LIMIT} insuranceCover ${MONEY} covers { ${COVER} }
+      riskScore { score riskClass { name } scoringGroup computedAt classChangedAt details { kind name weight value points }
+        manualValues { key value setBy updatedAt } }
+      forcedHold { id status ruleName message createdAt } } }`,
     groups: "query Groups { creditGroups { id name description memberIds memberEmails } }",
     order: `query Order($id: ID!) { order(id: $id) { id number status userEmail user { id email }
       total { gross { amount currency } } lines { id productName variantName quantity unitPrice { gross { amount } } }
       transactions { id name chargedAmount { amount } refundedAmount { amount } authorizedAmount { amount } } } }`,
     hold: `query Hold($id: ID!) { orderCreditHold(id: $id) { ${HOLD} } }`,
-    holds: `query Holds($status: OrderCreditHoldStatus, $reason: CreditRuleType, $channel: String, $older: Int) {
-      orderCreditHolds(status: $status, reason: $reason, channel: $channel, olderThanHours: $older, first: 100) { ${HOLD} } }`,
+    holds: `query Holds($status: OrderCreditHoldStatus, $reason: CreditRuleType, $channel: String, $older: Int,
+      $ready: Boolean, $forced: Boolean) {
+      orderCreditHolds(status: $status, reason: $reason, channel: $channel, olderThanHours: $older, readyToRelease: $ready,
+        forced: $forced, first: 100) { ${HOLD} } }`,
+    risk: `query Risk { creditScoringGroups { id name description creditGroupId creditGroupName isActive
+        scoreTypes { kind name weight periodDays days currency manualKey bands { from to points } } }
+      creditRiskClasses { id name description minScore }
+      creditAutomaticLimitRules { id name riskClass { id name } currency amount ${MONEY} unlimited conditionKind conditionKey
+        conditionMin validDays isActive proposer { label } }
+      creditForcedHoldRules { id name condition days threshold currency groupId riskClass { id name } isActive changedBy }
+      creditForcedHolds(first: 100) { id customerId customerEmail ruleName message createdAt }
+      creditRiskScoreRuns(first: 10) { ${SCORE_RUN} } }`,
     rules: `query Rules { creditBlockingRules { ${RULE} } }`,
     adjustments: `query Adjustments($status: CreditLimitAdjustmentStatus) {
       creditLimitAdjustments(status: $status, first: 100) { ${ADJ} } }`,
@@ -59,8 +80,9 @@
         id event eventId targetUrl status attempts lastStatusCode lastError nextAttemptAt createdAt deliveredAt } }`,
   };
   // A mutation whose variables are named like the field's arguments: mut("f", "$id: ID!") -> mutation($id: ID!) { f(id: $id) … }
-  const mut = (name, vars, result = "") => `mutation(${vars}) { ${name}(${vars.split(",").map((v) => v.split(":")[0].trim())
-    .map((v) => `${v.slice(1)}: ${v}`).join(", ")}) { errors ${ERR} ${result} } }`;
+  const mut = (name, vars, result = "") => (!vars ? `mutation { ${name} { errors ${ERR} ${result} } }`
+    : `mutation(${vars}) { ${name}(${vars.split(",").map((v) => v.split(":")[0].trim())
+      .map((v) => `${v.slice(1)}: ${v}`).join(", ")}) { errors ${ERR} ${result} } }`);
   const M = {
     adjust: mut("storeCreditAdjust", "$customerId: ID!, $amount: Decimal!, $currency: String!, $reason: String!, "
       + "$notifyCustomer: Boolean, $idempotencyKey: String", "account { id }"),
@@ -78,6 +100,21 @@
     adjStatus: mut("creditLimitAdjustmentUpdateStatus", "$id: ID!, $action: CreditLimitAdjustmentAction!", "adjustment { id status }"),
     runStart: mut("reimbursementRunStart", "$input: ReimbursementRunInput!, $idempotencyKey: String", "run { id }"),
     redeliver: mut("storeCreditWebhookRedeliver", "$id: ID!", "delivery { id status }"),
+    coverSave: mut("customerCreditCoverSave", "$id: ID, $input: CreditCoverInput!", "cover { id }"),
+    coverCancel: mut("customerCreditCoverCancel", "$id: ID!, $reason: String!", "cover { id }"),
+    manualSet: mut("customerManualScoreSet", "$customerId: ID!, $key: String!, $value: Decimal", "value { key }"),
+    lift: mut("customerForcedHoldLift", "$customerId: ID!, $reason: String!, $until: Date", "forcedHold { status }"),
+    evaluate: mut("orderCreditHoldsEvaluate", "$customerId: ID", "evaluation { released ready updated unchanged inactive }"),
+    scoringSave: mut("creditScoringGroupSave", "$id: ID, $input: CreditScoringGroupInput!", "scoringGroup { id }"),
+    scoringDelete: mut("creditScoringGroupDelete", "$id: ID!", "deletedId"),
+    classSave: mut("creditRiskClassSave", "$id: ID, $input: CreditRiskClassInput!", "riskClass { id }"),
+    classDelete: mut("creditRiskClassDelete", "$id: ID!", "deletedId"),
+    autoSave: mut("creditAutomaticLimitRuleSave", "$id: ID, $input: CreditAutomaticLimitRuleInput!", "rule { id }"),
+    autoDelete: mut("creditAutomaticLimitRuleDelete", "$id: ID!", "deletedId"),
+    forcedSave: mut("creditForcedHoldRuleSave", "$id: ID, $input: CreditForcedHoldRuleInput!", "rule { id }"),
+    forcedDelete: mut("creditForcedHoldRuleDelete", "$id: ID!", "deletedId"),
+    forcedApply: mut("creditForcedHoldsApply", "", "counts { placed already liftedInForce rearmed ordersMarked }"),
+    scoresUpdate: mut("creditRiskScoresUpdate", "", `run { ${SCORE_RUN} }`),
   };
   const payoutMutation = (name) => mut(name, "$id: ID!, $idempotencyKey: String, $note: String, $reference: String", "payout { id status }");
 
@@ -225,7 +262,9 @@
   });
   window.addEventListener("popstate", () => { if (state.token) render(); });
 
-  const VIEWS = { customer: viewCustomer, order: viewOrder, holds: viewHolds, credit: viewCredit,
+  // more screens (terms.js): sections appended to the customer and order views
+  const SECTIONS = { customer: [], order: [] };
+  const VIEWS = { customer: viewCustomer, order: viewOrder, holds: viewHolds, credit: viewCredit, risk: viewRisk,
     reimbursement: viewReimbursement, webhooks: viewWebhooks };
   function render() {
     // Extension pages are <appUrl>/<view> (the Dashboard joins APP_PAGE URLs onto the
@@ -305,6 +344,7 @@
     main.append(title, accMsg, accounts, h("div", { class: "grid2" }, adjust, credit.el), card("History", hist, actions(more)));
     reloadAccount();
     credit.load();
+    SECTIONS.customer.forEach((add) => add(main, id));
   }
 
   function customerCreditSection(id, currencyInput) {
@@ -323,7 +363,61 @@
         ["Available credit", available, "credit-available"],
         ["Account", c.onHold ? [badge("ON_HOLD", "danger"), ` ${c.onHoldReason}`] : badge("ACTIVE", "ok"), "credit-onhold"],
         ["Held orders", String(c.heldOrders), "credit-held-orders"],
-      ]), limitForm(cur), holdForm(c, cur), groupForm(c, cur)].filter(Boolean));
+        c.insuranceCover && ["Limit before insurance & guarantees", limitNode(c.limitWithoutCover), "credit-limit-without-cover"],
+        ["Insurance & guarantees", c.insuranceCover ? money(c.insuranceCover) : "None", "credit-cover"],
+        ["Risk", riskNode(c.riskScore), "credit-risk"],
+        ["Forced credit hold", c.forcedHold ? [badge("FORCED_HOLD", "danger"), ` ${c.forcedHold.message}`] : "—", "credit-forced-hold"],
+      ]), limitForm(cur), holdForm(c, cur), groupForm(c, cur), c.forcedHold && liftForm(), coverSection(c, cur),
+      riskSection(c)].filter(Boolean));
+    }
+    const riskNode = (r) => (r.score == null ? muted("Not scored yet") : [r.riskClass ? badge(r.riskClass.name, "warn") : "no class",
+      ` score ${r.score}`, muted(` · ${r.scoringGroup || ""} · ${when(r.computedAt)}`)]);
+    const liftForm = () => onSubmit(h("form", { class: "inline-form", "data-testid": "lift-form" }, h("h3", {}, "Lift forced credit hold"),
+      h("p", { class: "muted" }, "Orders already held stay held: release them from the hold list."),
+      row(field("Reason", input("reason", { required: true }), "grow"), field("Review date", input("until", { type: "date" })),
+        submit("Lift hold", "danger"))), msg, async (e) => {
+      await mutate(M.lift, { customerId: id, reason: e.reason.value.trim(), until: e.until.value || null });
+      await success(msg, "Forced credit hold lifted", refresh);
+    });
+    function cancelCover(v) {
+      const reason = input("cancelReason", { placeholder: "Reason", "aria-label": "Reason" });
+      return actions(reason, btn("Cancel", (ev) => act(msg, ev.currentTarget, async () => {
+        await mutate(M.coverCancel, { id: v.id, reason: reason.value.trim() });
+        await success(msg, "Cover cancelled", refresh);
+      }), "danger"));
+    }
+    function coverSection(c, cur) {
+      const tbl = table("covers", ["Kind", "Insurer / type", "Reference", "Amount", "Valid", "Status", ""]);
+      fill(tbl, c.covers.map((v) => tr({ "data-testid": "cover-row" }, [v.kind, v.provider || v.coverType, v.reference || "—", money(v.amount),
+        `${when(v.validFrom)} → ${when(v.validTo)}`,
+        v.cancelledAt ? [badge("CANCELLED"), muted(` ${v.cancelReason}`)] : v.active ? badge("ACTIVE", "ok") : badge("NOT_ACTIVE"),
+        v.cancelledAt ? "" : cancelCover(v)])), "No insurance or guarantees.");
+      const f = onSubmit(h("form", { class: "inline-form", "data-testid": "cover-form" }, h("h3", {}, `Record ${cur} insurance or guarantee`),
+        row(field("Kind", select("kind", [["GUARANTEE", "Guarantee"], ["INSURANCE", "Insurance"]])),
+          field("Insurer / guarantor", input("provider")), field("Guarantee type", input("coverType")), field("Reference", input("reference"))),
+        row(field("Amount", input("amount", { type: "number", step: "any", min: "0", required: true })),
+          field("Valid from", input("validFrom", { type: "datetime-local", required: true })),
+          field("Valid to", input("validTo", { type: "datetime-local", required: true })), submit("Record", ""))), msg, async (e) => {
+        await mutate(M.coverSave, { id: null, input: { customerId: id, kind: e.kind.value, provider: e.provider.value.trim() || null,
+          coverType: e.coverType.value.trim() || null, reference: e.reference.value.trim() || null, currency: cur,
+          amount: e.amount.value.trim(), validFrom: isoOrNull(e.validFrom.value), validTo: isoOrNull(e.validTo.value) } });
+        await success(msg, "Cover recorded", refresh);
+      });
+      return h("div", { "data-testid": "covers-section" }, h("h3", {}, "Insurance & guarantees"), tbl, f);
+    }
+    function riskSection(c) {
+      const r = c.riskScore;
+      const tbl = table("risk-details", ["Score type", "Weight", "Value", "Points"]);
+      fill(tbl, r.details.map((d) => tr({}, [d.name || d.kind, d.weight, d.value == null ? muted("no data") : d.value,
+        d.points == null ? "—" : d.points])), "Not scored yet.");
+      const f = onSubmit(h("form", { class: "inline-form", "data-testid": "manual-score-form" }, h("h3", {}, "Manual score value"),
+        row(field("Key", input("key", { required: true, placeholder: "e.g. growth" })),
+          field("Value", input("value", { type: "number", step: "any", placeholder: "empty: clear" })), submit("Set", ""))), msg, async (e) => {
+        await mutate(M.manualSet, { customerId: id, key: e.key.value.trim(), value: e.value.value.trim() || null });
+        await success(msg, "Manual value saved (used at the next scoring)", refresh);
+      });
+      return h("div", { "data-testid": "risk-section" }, h("h3", {}, "Risk score"), tbl,
+        r.manualValues.length ? h("p", { class: "muted" }, `Manual values: ${r.manualValues.map((m) => `${m.key} = ${m.value}`).join(", ")}`) : null, f);
     }
     const limitForm = (cur) => onSubmit(h("form", { class: "inline-form", "data-testid": "limit-form" }, h("h3", {}, `Set ${cur} credit limit`),
       row(field("Amount", input("amount", { type: "number", step: "any", min: "0" })), check("unlimited", "Unlimited"),
@@ -392,7 +486,8 @@
       }
       if (!hold) return holdBody.replaceChildren(h("p", { class: "muted", "data-testid": "no-hold" }, "This order has no credit hold."));
       holdBody.replaceChildren(dl([
-        ["Status", h("span", { class: `badge s-${hold.status}`, "data-testid": "hold-status" }, hold.status)],
+        ["Status", [h("span", { class: `badge s-${hold.status}`, "data-testid": "hold-status" }, hold.status),
+          hold.forced ? [" ", badge("FORCED", "danger")] : null, hold.readyToRelease ? [" ", badge("READY_TO_RELEASE", "ok")] : null]],
         ["Reasons", reasonsList(hold.reasons)], ["Review date", hold.reviewDate || "—"], ["Exposure", money(hold.exposure)],
         ["Held since", `${when(hold.createdAt)} (${age(hold.createdAt)})`],
         hold.requestedBy && ["Release requested by", hold.requestedBy],
@@ -435,6 +530,7 @@
     }
     loadOrder();
     loadHold();
+    SECTIONS.order.forEach((add) => add(main, id));
   }
 
   // ------------------------------------------------------------------ C. held orders
@@ -444,17 +540,24 @@
       field("Reason", select("reason", RULE_TYPES, { empty: "Any reason" })),
       field("Status", select("status", HOLD_STATUSES, { empty: "Active holds" })),
       field("Channel", input("channel", { placeholder: "channel slug" })),
-      field("Older than (hours)", input("olderThanHours", { type: "number", min: "0", step: "1" })), submit("Filter", ""));
+      field("Older than (hours)", input("olderThanHours", { type: "number", min: "0", step: "1" })),
+      check("ready", "Ready to release only"), check("forced", "Forced holds only"), submit("Filter", ""));
     const tbl = table("holds", ["Order", "Customer", "Channel", "Total", "Reasons", "Age", "Status", ""]);
-    main.append(h("h1", {}, "Held orders"), card(null, filters, msg, tbl));
+    const evaluate = button("Evaluate for release", (ev) => act(msg, ev.currentTarget, async () => {
+      const p = (await mutate(M.evaluate, {})).evaluation;
+      await success(msg, `Evaluated: ${p.released} released, ${p.ready} ready to release, ${p.updated} updated, ${p.unchanged} unchanged`, load);
+    }), "", { "data-testid": "evaluate" });
+    main.append(h("h1", {}, "Held orders"), card(null, filters, actions(evaluate), msg, tbl));
     async function load() {
       const e = filters.elements;
       const list = (await api(Q.holds, { reason: e.reason.value || null, status: e.status.value || null,
-        channel: e.channel.value.trim() || null, older: parseInt(e.olderThanHours.value, 10) || null })).orderCreditHolds;
+        channel: e.channel.value.trim() || null, older: parseInt(e.olderThanHours.value, 10) || null,
+        ready: e.ready.checked ? true : null, forced: e.forced.checked ? true : null })).orderCreditHolds;
       fill(tbl, list.map((x) => tr({ "data-testid": "hold-row", "data-hold-id": x.id }, [
         navLink("order", x.orderNumber != null ? `#${x.orderNumber}` : "Order", { orderId: x.orderId }),
         x.customerEmail ? navLink("customer", x.customerEmail, { customerId: x.customerId }) : "—",
-        x.channel, money(x.total), reasonsList(x.reasons), age(x.createdAt), badge(x.status),
+        x.channel, money(x.total), reasonsList(x.reasons), age(x.createdAt),
+        [badge(x.status), x.forced ? [" ", badge("FORCED", "danger")] : null, x.readyToRelease ? [" ", badge("READY_TO_RELEASE", "ok")] : null],
         x.active ? rowActions(x) : ""])), "No held orders.");
     }
     // No prompt(): the Dashboard's app iframe is sandboxed without allow-modals.
@@ -476,8 +579,9 @@
 
   // ------------------------------------------------------------------ D. credit groups, blocking rules, limit adjustments
   function viewCredit(main) {
-    let groups = [];
+    let groups = [], classes = [];
     const gMsg = msgBox(), rMsg = msgBox(), aMsg = msgBox();
+    const className = (gid) => (classes.find((c) => c.id === gid) || {}).name || gidLabel(gid);
     const gTbl = table("groups", ["Name", "Description", "Members"]);
     const rTbl = table("rules", ["Name", "Type", "Action", "Scope", "Currency", "Threshold", "Days", "Payment methods", "Exclusions", "Active", ""]);
     const aTbl = table("adjustments", ["Created", "Target", "Currency", "Limit", "Validity", "Reason", "Status", "Workflow", ""]);
@@ -498,6 +602,7 @@
 
     async function loadGroups() {
       groups = (await api(Q.groups)).creditGroups;
+      classes = await api("query { creditRiskClasses { id name } }").then((d) => d.creditRiskClasses, () => []);
       fill(gTbl, groups.map((g) => tr({ "data-testid": "group-row" }, [g.name, g.description || "—", [String(g.memberIds.length),
         g.memberEmails.length ? muted(` · ${g.memberEmails.slice(0, 5).join(", ")}${g.memberEmails.length > 5 ? "…" : ""}`) : null]])),
       "No credit groups.");
@@ -508,11 +613,12 @@
     const ruleInput = (r, over) => ({ name: r.name, ruleType: r.ruleType, action: r.action, scope: r.scope, groupId: r.groupId,
       customerId: r.customerId, currency: r.currency || null, threshold: r.threshold == null ? null : String(r.threshold), days: r.days,
       paymentMethods: r.paymentMethods, excludedCustomerIds: r.excludedCustomerIds, excludedGroupIds: r.excludedGroupIds,
-      isActive: r.isActive, ...over });
+      riskClassId: r.riskClassId, isActive: r.isActive, ...over });
     async function loadRules() {
       const rules = (await api(Q.rules)).creditBlockingRules;
       fill(rTbl, rules.map((r) => tr({ "data-testid": "rule-row" }, [r.name, r.ruleType, r.action,
-        r.scope === "GROUP" ? `GROUP: ${groupName(r.groupId)}` : r.scope === "CUSTOMER" ? `CUSTOMER: ${gidLabel(r.customerId || "")}` : r.scope,
+        [r.scope === "GROUP" ? `GROUP: ${groupName(r.groupId)}` : r.scope === "CUSTOMER" ? `CUSTOMER: ${gidLabel(r.customerId || "")}` : r.scope,
+          r.riskClassId ? muted(` · risk class ${className(r.riskClassId)}`) : null],
         r.currency || "any", r.threshold == null ? "—" : String(r.threshold), r.days == null ? "—" : String(r.days),
         r.paymentMethods.join(", ") || "—", [...r.excludedGroupIds.map(groupName), ...r.excludedCustomerIds.map(gidLabel)].join(", ") || "—",
         r.isActive ? badge("ACTIVE", "ok") : badge("INACTIVE"),
@@ -539,7 +645,9 @@
           field("Days", input("days", { type: "number", min: "0", step: "1" })),
           field("Payment methods", input("paymentMethods", { placeholder: "comma-separated" })),
           field("Excluded customer IDs", input("excludedCustomerIds", { placeholder: "comma-separated" })),
-          field("Excluded groups", select("excludedGroupIds", gOpts, { multiple: true })), check("isActive", "Active", true)),
+          field("Excluded groups", select("excludedGroupIds", gOpts, { multiple: true })),
+          field("Risk class", select("riskClassId", classes.map((c) => [c.id, c.name]), { empty: "any" })),
+          check("isActive", "Active", true)),
         actions(submit("Create rule")));
       return onSubmit(f, rMsg, async (e) => {
         await mutate(M.ruleSave, { id: null, input: { name: e.name.value.trim(), ruleType: e.ruleType.value, action: e.action.value,
@@ -547,7 +655,8 @@
           currency: e.currency.value.trim().toUpperCase() || null, threshold: e.threshold.value.trim() || null,
           days: e.days.value === "" ? null : parseInt(e.days.value, 10), paymentMethods: csvList(e.paymentMethods.value),
           excludedCustomerIds: csvList(e.excludedCustomerIds.value),
-          excludedGroupIds: Array.from(e.excludedGroupIds.selectedOptions, (o) => o.value), isActive: e.isActive.checked } });
+          excludedGroupIds: Array.from(e.excludedGroupIds.selectedOptions, (o) => o.value),
+          riskClassId: e.riskClassId.value || null, isActive: e.isActive.checked } });
         f.reset();
         await success(rMsg, "Rule created", loadRules);
       });
@@ -592,6 +701,172 @@
       if (!rFormBox.firstChild) renderForms(); // groups failed to load: the forms still work without group choices
       return Promise.all([act(rMsg, null, loadRules), act(aMsg, null, loadAdj)]);
     });
+  }
+
+  // ------------------------------------------------------------------ D2. risk scores, automatic limits, forced holds
+  // Bands as text: "0-2:20, 2-5:60, 5-:100" (from inclusive, to exclusive, an empty end is open).
+  const bandsText = (bands) => bands.map((b) => `${b.from ?? ""}-${b.to ?? ""}:${b.points}`).join(", ");
+  function parseBands(text) {
+    return csvList(text).map((part) => {
+      const m = /^\s*([0-9.]*)\s*-\s*([0-9.]*)\s*:\s*([0-9.]+)\s*$/.exec(part);
+      if (!m) throw new Error(`Band "${part}": write from-to:points, e.g. 0-10:50 or 10-:90.`);
+      return { from: m[1] || null, to: m[2] || null, points: m[3] };
+    });
+  }
+  function viewRisk(main) {
+    let data = null, poll = null;
+    const runMsg = msgBox(), cMsg = msgBox(), sMsg = msgBox(), lMsg = msgBox(), fMsg = msgBox();
+    const runs = table("risk-runs", ["Started", "By", "Status", "Progress", "Class changes", "Proposals", "Error"]);
+    const cTbl = table("risk-classes", ["Class", "Minimum score", "Description", ""]);
+    const sTbl = table("scoring-groups", ["Scoring group", "Scores", "Score types", "Active", ""]);
+    const lTbl = table("auto-limits", ["Rule", "Risk class", "Limit", "Condition", "Valid days", "Proposer", "Active", ""]);
+    const fTbl = table("forced-rules", ["Rule", "Condition", "Narrowed to", "Active", ""]);
+    const hTbl = table("forced-holds", ["Customer", "Rule", "Why", "Since"]);
+    const boxes = { classes: h("div"), scoring: h("div"), limits: h("div"), forced: h("div") };
+    const section = (testid, title, ...kids) => h("section", { class: "card", "data-testid": testid }, h("h2", {}, title), kids);
+    const update = button("Update risk scores now", (ev) => act(runMsg, ev.currentTarget, async () => {
+      await mutate(M.scoresUpdate, {});
+      await success(runMsg, "Risk score run started", load);
+    }), "primary", { "data-testid": "update-scores" });
+    const applyNow = button("Run forced holds now", (ev) => act(fMsg, ev.currentTarget, async () => {
+      const p = (await mutate(M.forcedApply, {})).counts;
+      await success(fMsg, `Forced holds: ${p.placed} placed, ${p.already} already on hold, ${p.liftedInForce} left alone (lifted), `
+        + `${p.ordersMarked} held order(s) became forced`, load);
+    }), "", { "data-testid": "apply-forced" });
+    main.append(h("h1", {}, "Risk & forced holds"),
+      section("runs-card", "Risk score runs", h("p", { class: "muted" }, "Daily, and on demand: scores every customer, records risk class "
+        + "changes and proposes automatic limits as journal lines (approve and post them under Credit limits & rules)."),
+      actions(update), runMsg, runs),
+      section("classes-card", "Risk classes", cMsg, cTbl, boxes.classes),
+      section("scoring-card", "Scoring groups", h("p", { class: "muted" }, "Score = weighted average of the points of each score type "
+        + "(0-100). Types without data are left out; a value in no band scores 0."), sMsg, sTbl, boxes.scoring),
+      section("limits-card", "Automatic limit by risk class", lMsg, lTbl, boxes.limits),
+      section("forced-card", "Forced credit holds", h("p", { class: "muted" }, "Hourly: accounts meeting a rule are put on forced "
+        + "hold; their orders are held and never released by the system. Lift a hold from the customer's page."),
+      actions(applyNow), fMsg, fTbl, boxes.forced, h("h3", {}, "Accounts on forced hold"), hTbl));
+    const className = (c) => (c ? c.name : "—");
+    const del = (msg, label, fn) => btn(label, (ev) => { // two clicks instead of confirm() (sandboxed iframe)
+      const b = ev.currentTarget;
+      if (b.dataset.armed !== "1") { b.dataset.armed = "1"; b.textContent = "Click again"; return; }
+      act(msg, b, fn);
+    }, "danger");
+
+    async function load() {
+      data = await api(Q.risk);
+      const groups = await api(Q.groups).then((d) => d.creditGroups, () => []);
+      clearTimeout(poll);
+      fill(runs, data.creditRiskScoreRuns.map((r) => tr({ "data-testid": "run-row" }, [when(r.startedAt), r.startedBy, badge(r.status),
+        `${r.processed}/${r.total} (${Math.round(r.percent)}%)`, String(r.classChanges), String(r.proposals), r.error || ""])), "No runs yet.");
+      if (data.creditRiskScoreRuns.some((r) => r.status === "RUNNING")) {
+        poll = setTimeout(() => main.isConnected && load().catch(() => {}), 4000);
+      }
+      fill(cTbl, data.creditRiskClasses.map((c) => tr({ "data-testid": "class-row" }, [c.name, String(c.minScore), c.description || "—",
+        del(cMsg, "Delete", async () => { await mutate(M.classDelete, { id: c.id }); await success(cMsg, "Class deleted", load); })])),
+      "No risk classes.");
+      fill(sTbl, data.creditScoringGroups.map((g) => tr({ "data-testid": "scoring-row" }, [g.name,
+        g.creditGroupName ? `credit group ${g.creditGroupName}` : "everyone else (default)",
+        h("ul", { class: "reasons" }, g.scoreTypes.map((t) => h("li", {}, `${t.name || t.kind} × ${t.weight}: ${bandsText(t.bands)}`))),
+        g.isActive ? badge("ACTIVE", "ok") : badge("INACTIVE"),
+        actions(btn("Edit", () => boxes.scoring.replaceChildren(scoringForm(groups, g))),
+          del(sMsg, "Delete", async () => { await mutate(M.scoringDelete, { id: g.id }); await success(sMsg, "Scoring group deleted", load); }))])),
+      "No scoring groups.");
+      fill(lTbl, data.creditAutomaticLimitRules.map((r) => tr({ "data-testid": "auto-limit-row" }, [r.name, className(r.riskClass),
+        r.unlimited ? "Unlimited" : money(r.amount),
+        r.conditionKind ? `${r.conditionKind}${r.conditionKey ? ` ${r.conditionKey}` : ""} ≥ ${r.conditionMin}` : "—",
+        r.validDays == null ? "—" : String(r.validDays), r.proposer.label, r.isActive ? badge("ACTIVE", "ok") : badge("INACTIVE"),
+        del(lMsg, "Delete", async () => { await mutate(M.autoDelete, { id: r.id }); await success(lMsg, "Rule deleted", load); })])),
+      "No automatic limits.");
+      fill(fTbl, data.creditForcedHoldRules.map((r) => tr({ "data-testid": "forced-rule-row" }, [r.name,
+        r.condition === "DAYS_OVERDUE" ? `more than ${r.days} days overdue${r.currency ? ` (${r.currency})` : ""}`
+          : r.condition === "OVERDUE_AMOUNT" ? `overdue over ${r.threshold} ${r.currency} (orders > ${r.days} days overdue)`
+            : `risk class ${className(r.riskClass)}`,
+        [r.groupId ? `group ${(groups.find((g) => g.id === r.groupId) || {}).name || gidLabel(r.groupId)} ` : "",
+          r.condition !== "RISK_CLASS" && r.riskClass ? `class ${r.riskClass.name}` : ""].join("") || "—",
+        r.isActive ? badge("ACTIVE", "ok") : badge("INACTIVE"),
+        del(fMsg, "Delete", async () => { await mutate(M.forcedDelete, { id: r.id }); await success(fMsg, "Rule deleted", load); })])),
+      "No forced hold rules.");
+      fill(hTbl, data.creditForcedHolds.map((x) => tr({ "data-testid": "forced-hold-row" }, [
+        navLink("customer", x.customerEmail || gidLabel(x.customerId), { customerId: x.customerId }), x.ruleName, x.message,
+        when(x.createdAt)])), "No account is on forced hold.");
+      const classes = data.creditRiskClasses.map((c) => [c.id, c.name]);
+      boxes.classes.replaceChildren(classForm());
+      if (!boxes.scoring.firstChild) boxes.scoring.replaceChildren(scoringForm(groups, null));
+      boxes.limits.replaceChildren(limitRuleForm(classes));
+      boxes.forced.replaceChildren(forcedForm(groups, classes));
+    }
+
+    const classForm = () => onSubmit(h("form", { class: "inline-form", "data-testid": "class-form" }, h("h3", {}, "New risk class"),
+      row(field("Name", input("name", { required: true })), field("Minimum score", input("minScore", { type: "number", min: "0", max: "100",
+        step: "0.01", required: true })), field("Description", input("description"), "grow"), submit("Save class"))), cMsg, async (e) => {
+      await mutate(M.classSave, { id: null, input: { name: e.name.value.trim(), minScore: e.minScore.value.trim(),
+        description: e.description.value.trim() } });
+      await success(cMsg, "Risk class saved", load);
+    });
+
+    function typeRow(t = {}) {
+      const r = h("div", { class: "row score-type", "data-testid": "score-type-row" },
+        field("Kind", select("kind", SCORE_KINDS, { selected: t.kind })), field("Name", input("tname", { value: t.name || "" })),
+        field("Weight", input("weight", { type: "number", step: "0.01", min: "0.01", value: t.weight ?? "1", size: 5 })),
+        field("Period (days)", input("periodDays", { type: "number", min: "1", value: t.periodDays ?? "", size: 5 })),
+        field("Days overdue", input("tdays", { type: "number", min: "0", value: t.days ?? "", size: 4 })),
+        field("Currency", input("tcurrency", { value: t.currency || "", size: 4, maxlength: 3 })),
+        field("Manual key", input("manualKey", { value: t.manualKey || "", size: 8 })),
+        field("Bands (from-to:points)", input("bands", { value: t.bands ? bandsText(t.bands) : "", placeholder: "0-10:50, 10-:90",
+          required: true }), "grow"),
+        btn("Remove", () => r.remove()));
+      return r;
+    }
+    function scoringForm(groups, g) {
+      const rows = h("div", { "data-testid": "score-types" }, (g ? g.scoreTypes : [{}]).map(typeRow));
+      const f = h("form", { class: "inline-form", "data-testid": "scoring-form" }, h("h3", {}, g ? `Edit ${g.name}` : "New scoring group"),
+        row(field("Name", input("name", { required: true, value: g ? g.name : "" })),
+          field("Scores", select("creditGroupId", groups.map((x) => [x.id, `credit group ${x.name}`]),
+            { empty: "everyone else (default)", selected: g && g.creditGroupId })),
+          field("Description", input("description", { value: g ? g.description : "" }), "grow"), check("isActive", "Active", g ? g.isActive : true)),
+        rows, actions(btn("Add score type", () => rows.append(typeRow())), submit(g ? "Save scoring group" : "Create scoring group"),
+          g ? btn("New instead", () => f.replaceWith(scoringForm(groups, null))) : null));
+      return onSubmit(f, sMsg, async (e) => {
+        const num = (x) => (x.value === "" ? null : parseInt(x.value, 10));
+        const scoreTypes = Array.from(rows.querySelectorAll(".score-type"), (r) => {
+          const q = (n) => r.querySelector(`[name=${n}]`);
+          return { kind: q("kind").value, name: q("tname").value.trim() || null, weight: q("weight").value.trim(),
+            periodDays: num(q("periodDays")), days: num(q("tdays")), currency: q("tcurrency").value.trim().toUpperCase() || null,
+            manualKey: q("manualKey").value.trim() || null, bands: parseBands(q("bands").value) };
+        });
+        await mutate(M.scoringSave, { id: g ? g.id : null, input: { name: e.name.value.trim(), description: e.description.value.trim(),
+          creditGroupId: e.creditGroupId.value || null, isActive: e.isActive.checked, scoreTypes } });
+        boxes.scoring.replaceChildren();
+        await success(sMsg, "Scoring group saved", load);
+      });
+    }
+    const limitRuleForm = (classes) => onSubmit(h("form", { class: "inline-form", "data-testid": "auto-limit-form" },
+      h("h3", {}, "New automatic limit"),
+      row(field("Name", input("name", { required: true })), field("Risk class", select("riskClassId", classes, { empty: "—" })),
+        field("Currency", input("currency", { value: "USD", size: 4, maxlength: 3, required: true })),
+        field("Limit", input("amount", { type: "number", step: "any", min: "0" })), check("unlimited", "Unlimited"),
+        field("Expires after (days)", input("validDays", { type: "number", min: "1" }))),
+      row(field("Only when", select("conditionKind", SCORE_KINDS, { empty: "always" })), field("Manual key", input("conditionKey", { size: 8 })),
+        field("is at least", input("conditionMin", { type: "number", step: "any", min: "0" })), submit("Save rule"))), lMsg, async (e) => {
+      await mutate(M.autoSave, { id: null, input: { name: e.name.value.trim(), riskClassId: e.riskClassId.value,
+        currency: e.currency.value.trim().toUpperCase(), amount: e.amount.value.trim() || null, unlimited: e.unlimited.checked,
+        validDays: e.validDays.value === "" ? null : parseInt(e.validDays.value, 10), conditionKind: e.conditionKind.value || null,
+        conditionKey: e.conditionKey.value.trim() || null, conditionMin: e.conditionMin.value.trim() || null } });
+      await success(lMsg, "Automatic limit saved; proposals follow at the next risk score run", load);
+    });
+    const forcedForm = (groups, classes) => onSubmit(h("form", { class: "inline-form", "data-testid": "forced-rule-form" },
+      h("h3", {}, "New forced hold rule"),
+      row(field("Name", input("name", { required: true })), field("Condition", select("condition", FORCED_CONDITIONS)),
+        field("Days", input("days", { type: "number", min: "0", step: "1" })),
+        field("Threshold", input("threshold", { type: "number", step: "any", min: "0" })),
+        field("Currency", input("currency", { size: 4, maxlength: 3, placeholder: "any" }))),
+      row(field("Credit group", select("groupId", groups.map((g) => [g.id, g.name]), { empty: "all" })),
+        field("Risk class", select("riskClassId", classes, { empty: "any" })), submit("Save rule"))), fMsg, async (e) => {
+      await mutate(M.forcedSave, { id: null, input: { name: e.name.value.trim(), condition: e.condition.value,
+        days: e.days.value === "" ? null : parseInt(e.days.value, 10), threshold: e.threshold.value.trim() || null,
+        currency: e.currency.value.trim().toUpperCase() || null, groupId: e.groupId.value || null, riskClassId: e.riskClassId.value || null } });
+      await success(fMsg, "Forced hold rule saved", load);
+    });
+    act(runMsg, null, load);
   }
 
   // ------------------------------------------------------------------ E. reimbursement
@@ -705,4 +980,16 @@
     onSubmit(filters, msg, load);
     act(msg, null, load);
   }
+
+  // ------------------------------------------------------------------ extension point for the other screen files
+  // terms.js (payment terms, invoices) registers its view and sections here before the first render.
+  window.StoreCreditUI = Object.freeze({
+    h, api, mutate, msgBox, setMsg, success, act, onSubmit, card, table, tr, fill, dl, field, input, select, check,
+    submit, button, btn, row, actions, badge, muted, money, fixed, when, gidLabel, navLink, param, randomKey, mut,
+    MONEY, ERR,
+    addView(name, label, text, fn) { VIEWS[name] = fn; LIST_VIEWS.push([name, label, text]); },
+    addSection(view, fn) { SECTIONS[view].push(fn); },
+    // the GraphQL documents of a screen file, by name (a test validates them against the schema)
+    documents: {},
+  });
 })();
