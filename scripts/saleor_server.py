@@ -273,10 +273,16 @@ class Saleor:
         # Saleor's access tokens live JWT_TTL_ACCESS (5 minutes by default); a long
         # run (a busy machine) logs in again before the token runs out
         token, issued = self._staff_token
-        if time.time() - issued > 240:
+        if time.time() - issued > 240 and getattr(self, "_staff_login", None):
             self.login_staff(*self._staff_login)
             token = self._staff_token[0]
         return token
+
+    @staff_token.setter
+    def staff_token(self, token: str) -> None:
+        """A token set by hand is used as it is (no renewal)."""
+        self._staff_login = None
+        self._staff_token = (token, time.time())
 
     def token(self, email: str, password: str) -> str:
         data = self.saleor(
