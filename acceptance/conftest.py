@@ -286,7 +286,7 @@ def saleor(mailbox, webhooks):
     server.start_worker(concurrency=2)
     server.start_beat()
     try:
-        server.staff_token = server.token("staff@example.com", server.password)
+        server.login_staff("staff@example.com", server.password)  # renewed before expiry
         _configure(server, mailbox, webhooks)
         yield server
     finally:
@@ -427,14 +427,30 @@ def card_pays(server, checkout_id: str, amount) -> None:
     assert result["data"]["transactionCreate"]["errors"] == [], result
 
 
+ORDER = """query ($id: ID!) { order(id: $id) { id number status chargeStatus
+  total { gross { amount } } } }"""
+
+
 def complete(server, shopper: Shopper, checkout_id: str) -> dict:
+    """`checkoutComplete`; when store credit is still only authorized on the order, waits
+    for the worker that charges it right after the confirmation (README: "order
+    confirmed … by a Celery worker right after the confirmation commits")."""
     result = server.saleor(
         """mutation ($id: ID!) { checkoutComplete(id: $id) { order { id number status
            chargeStatus total { gross { amount } } } errors { field code message } } }""",
         {"id": checkout_id}, token=shopper.token,
     )
     assert "data" in result, result
-    return result["data"]["checkoutComplete"]
+    payload = result["data"]["checkoutComplete"]
+    order = payload.get("order")
+    if order and order["status"] != "UNCONFIRMED":
+        def charged():
+            tx = store_credit_transaction(server, order_id=order["id"])
+            return tx is None or tx["authorized"] == 0
+        wait_for(charged, timeout=60, what="the worker to charge the order's store credit")
+        payload = {**payload, "order": server.saleor(
+            ORDER, {"id": order["id"]}, token=server.staff_token)["data"]["order"]}
+    return payload
 
 
 def native(server, shopper: Shopper, checkout_id: str, data=None, token="shopper") -> dict:
