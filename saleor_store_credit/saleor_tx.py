@@ -119,6 +119,32 @@ def record_authorization(item, answer: dict) -> None:
         setattr(item, field, value)
 
 
+def record_session_answer(item, answer: dict, manager) -> None:
+    """Record `answer` on the TransactionItem Saleor created for a
+    `transactionInitialize`, as Saleor itself records a session answer
+    (payment/utils.py `handle_transaction_initialize_session`), but now, under the
+    plugin's locks: Saleor records the answer again after the hook returns, outside
+    any lock, and then finds this event as its duplicate."""
+    request_event = item.events.filter(
+        type__in=[TransactionEventType.AUTHORIZATION_REQUEST,
+                  TransactionEventType.CHARGE_REQUEST],
+        include_in_calculations=False,
+    ).order_by("-pk").first()
+    if request_event is None:
+        request_event = TransactionEvent.objects.create(
+            transaction=item, type=TransactionEventType.AUTHORIZATION_REQUEST,
+            amount_value=answer["amount"], currency=item.currency,
+            include_in_calculations=False, idempotency_key=str(uuid4()),
+            app_identifier=GATEWAY_ID,
+        )
+    # with the companion App, as Saleor's own recording will be (its duplicate check
+    # compares the app): present in every supported Saleor with this signature
+    from saleor.payment.utils import create_transaction_event_for_transaction_session
+
+    create_transaction_event_for_transaction_session(
+        request_event, item.app, manager, transaction_webhook_response=answer)
+
+
 def _insert_and_update(instance, queryset, changes: dict) -> None:
     """`instance.save()` (a new row) and `queryset.update(**changes, modified_at=now)`
     as one statement: `WITH _ AS (INSERT …) UPDATE …`, both compiled by Django."""
