@@ -46,7 +46,7 @@ PERIODIC_SECONDS = 4
 WEBHOOK_SECRET = "acceptance-webhook-secret"
 SENDER = "Example Shop <shop@example.com>"
 LANGUAGES = {"en": "EN", "nl": "NL", "sv": "SV"}
-SHOPPERS_PER_LANGUAGE = 8
+SHOPPERS_PER_LANGUAGE = 30
 
 # Users of the acceptance world (its own database only).
 SETUP = """
