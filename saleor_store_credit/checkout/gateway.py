@@ -3,6 +3,7 @@
 from saleor.checkout.models import Checkout
 
 from .. import saleor_tx as tx
+from ..errors import NotFound, StoreCreditError
 from .apply import applied_hold
 
 
@@ -40,3 +41,18 @@ def advertise_gateway(previous_value, requested, source_object, settings, reques
     data["endpoint"] = f"/plugins/global/{tx.GATEWAY_ID}/graphql/"
     gateways.append(PaymentGatewayData(app_identifier=tx.GATEWAY_ID, data=data))
     return gateways
+
+
+def own_checkout_data(source, user, session_data) -> dict:
+    """The session's `data` object, once the source is the requestor's own checkout;
+    someone else's checkout, a guest or an app: it looks missing (NotFound)."""
+    data = session_data.payment_gateway_data.data
+    if not isinstance(source, Checkout):
+        raise NotFound("Checkout not found.", field="id")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise StoreCreditError("paymentGateway.data must be an object.", field="data")
+    if user is None or source.user_id != user.pk:
+        raise NotFound("Checkout not found.", field="id")
+    return data

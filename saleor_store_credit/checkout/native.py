@@ -33,11 +33,11 @@ from saleor.payment import TransactionEventType
 from saleor.payment.interface import TransactionSessionResult
 
 from .. import saleor_tx as tx
-from ..errors import NotFound, StoreCreditError
+from ..errors import StoreCreditError
 from ..models import Hold, HoldStatus
 from ..money import quantum, read_decimal
 from .apply import apply_to_checkout, available_for, left_to_pay, remove_from_checkout
-from .gateway import requestor_user
+from .gateway import own_checkout_data, requestor_user
 
 REMOVED = "Store credit removed."
 
@@ -100,18 +100,9 @@ def initialize_session(session_data, *, settings, requestor, manager):
     source = session_data.source_object
     requested_amount = session_data.action.amount
     user = requestor_user(requestor)
-    data = session_data.payment_gateway_data.data
     marked = False
     try:
-        if not isinstance(source, Checkout):
-            raise NotFound("Checkout not found.", field="id")
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise StoreCreditError("paymentGateway.data must be an object.", field="data")
-        if user is None or source.user_id != user.pk:
-            # someone else's checkout, a guest or an app: it looks missing
-            raise NotFound("Checkout not found.", field="id")
+        data = own_checkout_data(source, user, session_data)
         item.name = tx.PAYMENT_METHOD_NAME
         item.user = user
         if item.psp_reference is not None:

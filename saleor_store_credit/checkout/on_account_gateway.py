@@ -22,10 +22,10 @@ from saleor.payment.interface import TransactionSessionResult
 
 from .. import saleor_tx as tx
 from ..credit.terms_models import OnAccountPayment
-from ..errors import NotFound, StoreCreditError
+from ..errors import StoreCreditError
 from ..money import read_decimal
 from . import on_account
-from .gateway import requestor_user
+from .gateway import own_checkout_data, requestor_user
 
 
 def _answer(result, amount, message, data) -> dict:
@@ -62,16 +62,8 @@ def initialize_session(session_data, *, settings, requestor, manager):
     source = session_data.source_object
     requested_amount = session_data.action.amount
     user = requestor_user(requestor)
-    data = session_data.payment_gateway_data.data
     try:
-        if not isinstance(source, Checkout):
-            raise NotFound("Checkout not found.", field="id")
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise StoreCreditError("paymentGateway.data must be an object.", field="data")
-        if user is None or source.user_id != user.pk:
-            raise NotFound("Checkout not found.", field="id")
+        data = own_checkout_data(source, user, session_data)
         item.name = tx.ON_ACCOUNT_NAME
         item.user = user
         item.save(update_fields=["name", "user", "modified_at"])
