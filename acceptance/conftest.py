@@ -47,6 +47,10 @@ WEBHOOK_SECRET = "acceptance-webhook-secret"
 SENDER = "Example Shop <shop@example.com>"
 LANGUAGES = {"en": "EN", "nl": "NL", "sv": "SV"}
 SHOPPERS_PER_LANGUAGE = 30
+# Shoppers are new in every run (their e-mails carry the run's id), so balances and
+# orders of an earlier run against the same database never leak into this one.
+# `scripts/acceptance` sets it once for its two processes (prepare, then pytest).
+RUN = os.environ.setdefault("SC_ACCEPTANCE_RUN", str(int(time.time())))
 
 # Users of the acceptance world (its own database only).
 SETUP = """
@@ -67,8 +71,11 @@ def user(email, language="en", staff=False):
 
 for language in %(languages)r:
     for n in range(%(per_language)d):
-        user(f"shopper{n}-{language}@example.com", language)
+        user(f"shopper{n}-{language}-%(run)s@example.com", language)
 user("nostaff-perms@example.com", staff=True)  # staff, in no permission group
+# gift-card guesses of an earlier run (same loopback address) are not this run's
+from saleor_store_credit.models import GiftCardRedeemAttempt
+GiftCardRedeemAttempt.objects.all().delete()
 
 SiteSettings.objects.update(refund_reason_reference_type=None)
 Channel.objects.filter(slug=%(channel)r).update(
@@ -266,7 +273,8 @@ def prepare():
     server.ensure_database()
     server.migrate()
     values = {"password": DEMO_PASSWORD, "languages": list(LANGUAGES),
-              "per_language": SHOPPERS_PER_LANGUAGE, "channel": CHANNEL, "plugin": PLUGIN}
+              "per_language": SHOPPERS_PER_LANGUAGE, "channel": CHANNEL, "plugin": PLUGIN,
+              "run": RUN}
     out = server.shell(SETUP_USERS + SETUP % values)
     if out.split("PRODUCTS=")[1].split()[0] == "0":
         server.step("empty database: loading Saleor's sample catalogue (populatedb)")
@@ -367,7 +375,7 @@ class People:
             n = self.used[language]
             assert n < SHOPPERS_PER_LANGUAGE, "raise SHOPPERS_PER_LANGUAGE"
             self.used[language] += 1
-        return Shopper(self.server, f"shopper{n}-{language}@example.com")
+        return Shopper(self.server, f"shopper{n}-{language}-{RUN}@example.com")
 
 
 class Shopper:

@@ -30,14 +30,18 @@ def world(saleor, people, webhooks):
     assert plugin_update(saleor, {"hold_lifetime_minutes": "1"})["data"]["pluginUpdate"][
         "errors"] == []
     try:
+        # the other API processes read a saved configuration within 5 seconds (README,
+        # "Configure"): the apply below may land on any of them
+        time.sleep(6)
         grant(saleor, abandoning, "2.00")
         checkout_id, _total = abandoning.checkout()
         assert apply(saleor, abandoning, checkout_id, "2.00")["errors"] == []
     finally:
         plugin_update(saleor, {"hold_lifetime_minutes": "1440"})
+    started = time.time()
     assert abandoning.account()["held"] == Decimal("2.00")
     return {"expiring": expiring, "abandoning": abandoning, "hooked": hooked,
-            "started": time.time()}
+            "started": started}
 
 
 def test_credit_past_its_expiry_is_taken_off_by_the_scheduled_task(world):

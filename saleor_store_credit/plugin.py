@@ -301,6 +301,9 @@ class StoreCreditPlugin(BasePlugin):
         # by `order_confirmed` in the same request (Saleor passes one manager, so one
         # plugin instance, from `checkoutComplete` through `order_created`)
         self._store_credit_seen: dict[str, bool] = {}
+        # checkout token -> which of our gateways the completion gates found on it
+        # (`gateway.gateways_on`), read by `order_created` in the same request
+        self._gateways_seen: dict[str, frozenset] = {}
         self.settings = _parsed_settings(self.configuration)
 
     @classmethod
@@ -350,17 +353,22 @@ class StoreCreditPlugin(BasePlugin):
         from . import checkout as store_credit
 
         from .checkout import on_account
+        from .checkout.gateway import gateways_on
 
+        # one look for both gates; a shopper who uses neither costs at most this one
+        ours = gateways_on(checkout_info.checkout)
+        if ours is not None:
+            self._gateways_seen[str(checkout_info.checkout.pk)] = ours
         # before store credit's gate: store credit first, the rest on account (also
         # after pay on account was switched off: authorizations made before still count)
         on_account.prepare_completion(checkout_info, not_fully_paid=_not_fully_paid(
             "The payment on account on this checkout changed; review the payment "
-            "and try again."))
+            "and try again."), present=None if ours is None else on_account.ON_ACCOUNT_ID in ours)
         seen = store_credit.prepare_completion(
             checkout_info, not_fully_paid=_not_fully_paid(
                 "The store credit on this checkout changed; review the payment and "
                 "try again."
-            )
+            ), present=None if ours is None else store_credit.GATEWAY_ID in ours,
         )
         if seen is not None:
             self._store_credit_seen[str(checkout_info.checkout.pk)] = seen
@@ -408,7 +416,9 @@ class StoreCreditPlugin(BasePlugin):
     def order_created(self, order, previous_value, **_kwargs):
         from .checkout import on_account
 
-        on_account.attach_to_order(order)
+        seen = self._gateways_seen.pop(order.checkout_token or "", None)
+        if seen is None or on_account.ON_ACCOUNT_ID in seen:
+            on_account.attach_to_order(order)
         if self.settings.credit_channels and self.settings.credit_checks_in(
             order.channel.slug
         ):

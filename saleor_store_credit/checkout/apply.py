@@ -393,10 +393,12 @@ def _move_onto(saleor_item, item, hold, value, *, account, requested, settings) 
                 requested_amount=requested, expires_at=expires_at,
             )
     else:
+        # under apply_to_checkout's block, which wrote nothing yet: a refusal (raised
+        # before any write) leaves it usable, so no savepoint is needed
         hold = place_hold(
             account=account, amount=value, actor=SYSTEM,
             checkout_id=saleor_item.checkout_id, transaction_id=saleor_item.token,
-            requested_amount=requested, expires_at=expires_at,
+            requested_amount=requested, expires_at=expires_at, savepoint=False,
         )
     tx.record_authorization(saleor_item, tx.session_answer(hold))
     return hold
@@ -460,7 +462,8 @@ def follow_cart(checkout: Checkout, manager) -> Hold | None:
 # --- checkout completion -----------------------------------------------------------------
 
 
-def prepare_completion(checkout_info, *, not_fully_paid) -> bool | None:
+def prepare_completion(checkout_info, *, not_fully_paid, present: bool | None = None
+                       ) -> bool | None:
     """The gate in `preprocess_order_creation`: the payment must still cover the
     checkout (a Remove may have committed after Saleor checked it), a reservation
     larger than what is left to pay is trimmed, and the hold is marked as being
@@ -480,12 +483,18 @@ def prepare_completion(checkout_info, *, not_fully_paid) -> bool | None:
     item locks. In Saleor's transaction flow this runs outside any transaction
     (complete_checkout.py, `complete_checkout_with_transaction`), so the block below
     is the outermost one and commits; in the payment flow it runs inside Saleor's
-    own. Either way no savepoint is needed: the error is raised after the block."""
+    own. Either way no savepoint is needed: the error is raised after the block.
+
+    `present`: whether the checkout has a store-credit transaction, when the caller
+    already looked (`gateway.gateways_on`, one look for this gate and pay on
+    account's); False then costs no statement here."""
     checkout = checkout_info.checkout
     if checkout.authorize_status == CheckoutAuthorizeStatus.NONE:
         return False
     if checkout.charge_status in _CHARGED:
         return None
+    if present is False:  # the caller looked: no store-credit transaction
+        return False
     # complete_checkout priced the checkout just before (fetch_checkout_data)
     total = checkout.total_gross_amount
     unpaid_allowed = checkout_info.channel.allow_unpaid_orders

@@ -1,6 +1,8 @@
 """Store credit in Saleor's own payment-gateway list (`paymentGatewayInitialize`)."""
 
+from saleor.checkout import CheckoutAuthorizeStatus, CheckoutChargeStatus
 from saleor.checkout.models import Checkout
+from saleor.payment.models import TransactionItem
 
 from .. import saleor_tx as tx
 from ..errors import NotFound, StoreCreditError
@@ -56,3 +58,25 @@ def own_checkout_data(source, user, session_data) -> dict:
     if user is None or source.user_id != user.pk:
         raise NotFound("Checkout not found.", field="id")
     return data
+
+
+_CHARGED = (CheckoutChargeStatus.FULL, CheckoutChargeStatus.OVERCHARGED)
+
+
+def gateways_on(checkout) -> frozenset | None:
+    """Which of the plugin's gateways (store credit, pay on account) have a
+    transaction on the checkout, for the completion gates, in one statement for both;
+    None when neither gate needs to know: nothing is authorized, or other payments'
+    charges alone cover the checkout (store credit and pay on account are only ever
+    authorized on a checkout, so Saleor's decision did not rest on them; what the
+    order does not need of them is released when it is placed). A removed
+    reservation still counts (its gate must see that the checkout lost it)."""
+    if checkout.authorize_status == CheckoutAuthorizeStatus.NONE or (
+        checkout.charge_status in _CHARGED
+    ):
+        return None
+    return frozenset(
+        TransactionItem.objects.filter(
+            checkout_id=checkout.pk, app_identifier__in=(tx.GATEWAY_ID, tx.ON_ACCOUNT_ID)
+        ).order_by().values_list("app_identifier", flat=True).distinct()
+    )

@@ -45,7 +45,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from saleor.checkout import CheckoutAuthorizeStatus
+from saleor.checkout import CheckoutAuthorizeStatus, CheckoutChargeStatus
 from saleor.checkout.lock_objects import checkout_qs_select_for_update
 from saleor.checkout.models import Checkout
 from saleor.payment import TransactionAction, TransactionEventType
@@ -388,18 +388,27 @@ def remove_from_checkout(*, checkout_token, user) -> Decimal:
         return _release(items, payments, "removed by the customer", Actor.for_user(user))
 
 
-def prepare_completion(checkout_info, *, not_fully_paid) -> None:
+def prepare_completion(checkout_info, *, not_fully_paid, present: bool | None = None) -> None:
     """The gate in `preprocess_order_creation`, before store credit's: an on-account
     authorization larger than what the order needs after the other payments is
     trimmed (store credit first, the rest on account), the checkout must still be
     covered, and the authorization is marked as being completed (authorize and
-    remove then refuse it). No query for a checkout without payments, one for a
-    checkout without an on-account authorization."""
+    remove then refuse it). `present`: whether the checkout has an on-account
+    transaction, when the caller already looked (`gateway.gateways_on`).
+
+    No query for a checkout without payments, nor for one that other payments'
+    charges alone cover (an on-account authorization is then all excess, released
+    when the order is placed: `attach_to_order`); one for a checkout without an
+    on-account transaction, unless the caller looked."""
     checkout = checkout_info.checkout
-    if checkout.authorize_status == CheckoutAuthorizeStatus.NONE:
+    if checkout.authorize_status == CheckoutAuthorizeStatus.NONE or (
+        checkout.charge_status in _CHARGED
+    ):
         return
-    if not TransactionItem.objects.filter(
-        checkout_id=checkout.pk, app_identifier=ON_ACCOUNT_ID, authorized_value__gt=0
+    if present is False:
+        return
+    if present is None and not TransactionItem.objects.filter(
+        checkout_id=checkout.pk, app_identifier=ON_ACCOUNT_ID
     ).exists():
         return
     unpaid_allowed = checkout_info.channel.allow_unpaid_orders
@@ -414,16 +423,7 @@ def prepare_completion(checkout_info, *, not_fully_paid) -> None:
         total = checkout_total(fresh, None, fresh=True)
         others = coverage(fresh.payment_transactions.exclude(app_identifier=ON_ACCOUNT_ID))
         needed = max(total - others, _ZERO)
-        open_total = sum((p.open_amount for p in payments.values()), _ZERO)
-        excess = open_total - needed
-        for item in reversed(items):
-            payment = payments.get(item.token)
-            if excess <= 0 or payment is None or payment.open_amount <= 0:
-                continue
-            cut = min(excess, payment.open_amount)
-            _move(item, payment, OnAccountEntryKind.CANCELLED, cut,
-                  "Pay on account reduced: the order needs less.", actor=SYSTEM)
-            excess -= cut
+        open_total = _trim(items, payments, needed)
         covered = others + min(open_total, needed)
         now = timezone.now()
         OnAccountPayment.objects.filter(
@@ -431,6 +431,25 @@ def prepare_completion(checkout_info, *, not_fully_paid) -> None:
         ).update(completing_at=now)
     if covered < total and not unpaid_allowed:
         raise not_fully_paid
+
+
+def _trim(items, payments, needed: Decimal) -> Decimal:
+    """Cancel what the locked on-account authorizations hold beyond `needed`, latest
+    first; returns what was open before."""
+    open_total = sum((p.open_amount for p in payments.values()), _ZERO)
+    excess = open_total - needed
+    for item in reversed(items):
+        payment = payments.get(item.token)
+        if excess <= 0 or payment is None or payment.open_amount <= 0:
+            continue
+        cut = min(excess, payment.open_amount)
+        _move(item, payment, OnAccountEntryKind.CANCELLED, cut,
+              "Pay on account reduced: the order needs less.", actor=SYSTEM)
+        excess -= cut
+    return open_total
+
+
+_CHARGED = (CheckoutChargeStatus.FULL, CheckoutChargeStatus.OVERCHARGED)
 
 
 # --- orders ---------------------------------------------------------------------------------
@@ -448,11 +467,22 @@ def attach_to_order(order) -> int:
         transaction_token__in=tokens, order_id__isnull=True
     ).update(order_id=order.pk, expires_at=None, completing_at=None)
     if attached:
+        open_total = order_open(order.pk)
+        # what the other payments do not cover (the gate trimmed to this already,
+        # unless their charges alone covered the checkout and it did not look)
+        others = order.total_charged_amount + order.total_authorized_amount - open_total
+        needed = max(order.total_gross_amount - others, _ZERO)
+        if open_total > needed:
+            with transaction.atomic():
+                items = _items(order_pk=order.pk, lock=True)
+                _trim(items, _payments(items, lock=True), needed)
+            open_total = order_open(order.pk)
         TransactionItem.objects.filter(
             order_id=order.pk, app_identifier=ON_ACCOUNT_ID, authorized_value__gt=0
         ).update(available_actions=[tx.CHARGE, tx.CANCEL])
-        tx.timeline(order, "Placed on account: "
-                           f"{_money(order_open(order.pk), order.currency)} to be invoiced.")
+        if open_total > 0:
+            tx.timeline(order, "Placed on account: "
+                               f"{_money(open_total, order.currency)} to be invoiced.")
     return attached
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -467,37 +468,50 @@ def place_hold(
     requested_amount: Decimal | None = None,
     currency: str | None = None,
     idempotency_key: str | None = None,
+    savepoint: bool = True,
 ) -> Hold:
     """Reserve part of the available balance. `requested_amount`: what the customer
-    asked for, if not everything (kept for following cart changes)."""
+    asked for, if not everything (kept for following cart changes).
+
+    `savepoint=False` (no idempotency key) is for a caller already in a transaction
+    that needs no savepoint around the reservation: the account is locked and the
+    balance checked before the block, so a refusal leaves the caller's transaction
+    usable; only the writes run in it."""
     account_id = _account_id(account)
     current = _known(account)
     _check_currency(current, currency)
     value = parse_amount(amount, current.currency)
 
-    def work():
+    def checked() -> Account:
         locked = lock_account(account_id)
         if value > locked.available:
             raise InsufficientFunds("Not enough store credit available.")
-        Account.objects.filter(pk=account_id).update(
-            held=F("held") + value, updated_at=timezone.now()
-        )
-        hold = Hold.objects.create(
-            account=locked,
-            amount=value,
-            checkout_id=checkout_id,
-            transaction_id=transaction_id,
-            reference=reference,
-            expires_at=expires_at,
-            requested_amount=requested_amount,
-        )
-        _announce("hold_placed", lambda: hold_payload(hold, locked), locked.currency)
-        return hold
+        return locked
 
+    fields = {"checkout_id": checkout_id, "transaction_id": transaction_id,
+              "reference": reference, "expires_at": expires_at,
+              "requested_amount": requested_amount}
+    if not savepoint and idempotency_key is None:
+        if not connection.in_atomic_block:
+            raise TransactionManagementError("place_hold(savepoint=False) needs a transaction")
+        locked = checked()  # a refusal is raised outside the block below
+        with transaction.atomic(savepoint=False):
+            return _write_hold(locked, value, fields)
     params = _params(
         account_id, value, checkout=checkout_id, transaction=transaction_id
     )
-    return run_idempotent(idempotency_key, "hold", params, work)
+    return run_idempotent(idempotency_key, "hold", params,
+                          lambda: _write_hold(checked(), value, fields))
+
+
+def _write_hold(locked: Account, value: Decimal, fields: dict) -> Hold:
+    """The writes of `place_hold`, on the locked and checked account."""
+    Account.objects.filter(pk=locked.pk).update(
+        held=F("held") + value, updated_at=timezone.now()
+    )
+    hold = Hold.objects.create(account=locked, amount=value, **fields)
+    _announce("hold_placed", lambda: hold_payload(hold, locked), locked.currency)
+    return hold
 
 
 def _hold_id(hold: Hold | int) -> int:

@@ -127,11 +127,13 @@ def test_checkout_complete_paid_by_an_authorized_card_runs_only_the_gate(
         completed = data(user_api_client.post_graphql(
             COMPLETE, {"id": gid("Checkout", shopper_checkout.pk)}))
 
-    # then one statement of ours (the completion gate, finding no store credit) and
-    # no capture task: the confirmation reuses what the gate saw
+    # then one statement of ours (one look for both completion gates, store credit
+    # and pay on account, finding neither) and no capture task: the confirmation
+    # reuses what the gate saw
     assert completed["checkoutComplete"]["errors"] == []
     statements = _plugin_statements(queries)
-    assert len(statements) == 1 and "saleor_store_credit_hold" in statements[0]
+    assert len(statements) == 1, statements
+    assert "payment_transactionitem" in statements[0]
     assert capture_store_credit_task.name not in [name for name, _ in tasks.names]
 
 

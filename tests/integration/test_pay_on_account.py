@@ -38,7 +38,14 @@ from saleor_store_credit.ledger import Actor  # noqa: E402
 from saleor_store_credit.models import Hold, HoldStatus  # noqa: E402
 
 from .fixtures import clone_checkout  # noqa: E402
-from .support import REQUEST_ACTION, assert_money_consistent, data, gid  # noqa: E402
+from .support import (  # noqa: E402
+    REQUEST_ACTION,
+    TRANSACTION_CREATE_CHARGED,
+    assert_money_consistent,
+    data,
+    gid,
+    payment_app_client,
+)
 from .test_checkout import APPLY, fund, grant  # noqa: E402
 
 ON_ACCOUNT = "saleor-store-credit.on-account"
@@ -281,6 +288,35 @@ def test_store_credit_first_the_rest_on_account(
     assert oa_items().get().authorized_value == total - Decimal("10.00")
     assert exposure.orders_exposure([customer_user.pk], "USD") == total - Decimal("10.00")
     assert order.status == OrderStatus.UNFULFILLED
+    assert_on_account_consistent()
+
+
+def test_pay_on_account_next_to_a_card_that_charged_everything_is_released_on_the_order(
+    new_checkout, on_account_app, customer_user, user_api_client, total,
+    permission_manage_payments,
+):
+    # given an on-account authorization of the whole total, and then a card app that
+    # charges the whole total too (the gate does not look: charges alone cover it)
+    give_limit(customer_user, total * 3)
+    checkout = new_checkout()
+    assert initialize(user_api_client, checkout)["errors"] == []
+    card = payment_app_client(permission_manage_payments)
+    paid = data(card.post_graphql(TRANSACTION_CREATE_CHARGED, {
+        "id": gid("Checkout", checkout.pk), "amount": str(total), "psp": "card-1"}))
+    assert paid["transactionCreate"]["errors"] == []
+
+    # when the order is placed
+    done = complete(customer_user, checkout)
+
+    # then nothing stays open on account: no invoice, no exposure, Saleor agrees
+    assert done["errors"] == [], done
+    order = Order.objects.get()
+    assert oa_items().get().authorized_value == 0
+    assert on_account.order_open(order.pk) == 0
+    assert exposure.orders_exposure([customer_user.pk], "USD") == 0
+    order.refresh_from_db()
+    assert order.total_authorized_amount == 0
+    assert order.charge_status == OrderChargeStatus.FULL
     assert_on_account_consistent()
 
 

@@ -103,6 +103,31 @@ def test_debit_respects_holds(make_account, staff):
     assert ledger_verify().ok
 
 
+def test_a_hold_without_a_savepoint_refused_leaves_the_callers_transaction_usable(
+    make_account, staff
+):
+    # given a caller's transaction (as apply_to_checkout's) and 5.00 available
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    account = make_account("5.00")
+    with transaction.atomic(savepoint=False):
+        # when a reservation larger than the balance is asked for without a savepoint
+        with pytest.raises(InsufficientFunds):
+            place_hold(account=account, amount="5.01", actor=staff, savepoint=False)
+        # then the transaction goes on: a fitting one is placed in it
+        hold = place_hold(account=account, amount="5.00", actor=staff, savepoint=False)
+    assert _fresh(account).held == Decimal("5.00")
+    assert Hold.objects.get().pk == hold.pk
+    assert ledger_verify().ok
+    # and outside a transaction it refuses to run at all (it would need one)
+    from django.db import connection
+
+    if not connection.in_atomic_block:
+        with pytest.raises(TransactionManagementError):
+            place_hold(account=account, amount="1.00", actor=staff, savepoint=False)
+
+
 def test_currency_mismatch_is_refused(make_account, staff):
     account = make_account("10.00", currency="EUR")
     with pytest.raises(CurrencyMismatch):
