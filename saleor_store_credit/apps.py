@@ -35,6 +35,15 @@ class StoreCreditConfig(AppConfig):
                 )
 
         install_beat_schedule()
+        try:
+            from celery.signals import beat_init
+        except ImportError:  # outside Saleor (the ledger tier): no Celery
+            pass
+        else:
+            from .periodic import on_beat_init
+
+            beat_init.connect(on_beat_init, weak=False,
+                              dispatch_uid="saleor_store_credit.keep_beat_fair")
         # Personal data goes when Saleor deletes a user, on every deletion path
         # (see privacy.py for why a signal and not the customer_deleted hook).
         from django.conf import settings

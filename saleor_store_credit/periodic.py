@@ -137,3 +137,53 @@ def install_beat_schedule() -> list[str]:
             schedule[name] = entry
             added.append(name)
     return added
+
+
+def keep_beat_fair(scheduler) -> bool:
+    """Stop one entry that is not due from holding back every other one.
+
+    Celery's beat looks only at the top of its heap, and leaves an entry that answers
+    "not due, look again in N seconds" on top (celery/celery#7649, fixed upstream by
+    celery/celery#10468, in no Celery that Saleor 3.21–3.24 pins: 5.5.1–5.6.3). Saleor's
+    own schedules do answer that way while nothing is dirty
+    (saleor/core/schedules.py, `initiated_*_schedule`): in a quiet shop beat then
+    sends nothing at all a minute after it starts, under Celery's default scheduler and
+    Saleor's DatabaseScheduler alike — none of the plugin's tasks, none of Saleor's.
+    This moves such an entry to when it asked to be looked at again (what the
+    upstream fix does), so the next one gets its turn. Installed on the scheduler of
+    the beat process (`celery.signals.beat_init`); True if it was installed now."""
+    import heapq
+    import numbers
+
+    if getattr(scheduler, "_store_credit_fair", False):
+        return False
+    looked_at = scheduler.tick
+
+    def tick(*args, **kwargs):
+        heap = scheduler._heap
+        if heap:
+            event = heap[0]
+            entry = event[2]
+            due, next_time = scheduler.is_due(entry)
+            if not due and isinstance(next_time, numbers.Real) and next_time > 0:
+                when = scheduler._when(entry, next_time)
+                if when > event[0]:  # it asks to be looked at later than its place
+                    heapq.heapreplace(heap, type(event)(when, event[1], entry))
+                    wait = heap[0][0] - scheduler._when(entry, 0)
+                    return min(max(wait, 0.0), scheduler.max_interval)
+        return looked_at(*args, **kwargs)
+
+    scheduler.tick = tick
+    scheduler._store_credit_fair = True
+    return True
+
+
+def on_beat_init(sender=None, **_kwargs) -> None:
+    """`celery.signals.beat_init`: `sender` is beat's Service."""
+    scheduler = getattr(sender, "scheduler", None)
+    if scheduler is not None and keep_beat_fair(scheduler):
+        import logging
+
+        logging.getLogger(__name__).info(
+            "Store credit: beat keeps a not-due entry from holding back the others "
+            "(celery/celery#7649).")

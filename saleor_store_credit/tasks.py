@@ -121,10 +121,10 @@ def evaluate_held_orders_task() -> dict:
     from .conf import load_settings
     from .credit.holds import evaluate_held_orders
 
-    settings = load_settings()
-    if settings is None or not settings.credit_channels:
-        return {}
     with allow_writer():
+        settings = load_settings()
+        if settings is None or not settings.credit_channels:
+            return {}
         counts = evaluate_held_orders(get_plugins_manager(allow_replica=False))
     if counts.get("released") or counts.get("updated"):
         logger.info("Credit hold evaluation: %s", counts)

@@ -297,18 +297,23 @@ def _refs(hold: OrderHold) -> dict:
 def confirm_order(order, manager, *, user=None, app=None) -> bool:
     """What Saleor's `orderConfirm` does (graphql/order/mutations/order_confirm.py):
     status from fulfilments, display prices, then `order_confirmed` with the
-    confirmation email. Call outside a transaction: hooks run on commit."""
+    confirmation email. Call outside a transaction: hooks run on commit. The caller's
+    `order` gets the new status too (in `order_created` it is the object Saleor's
+    `checkoutComplete` answers with)."""
     from saleor.order import OrderStatus
     from saleor.order.actions import order_confirmed
     from saleor.order.models import Order
     from saleor.order.utils import update_order_display_gross_prices, update_order_status
 
+    passed = order
     order = Order.objects.select_related("channel").get(pk=order.pk)
     if order.status != OrderStatus.UNCONFIRMED or not order.lines.exists():
         return False
     update_order_status(order)
     update_order_display_gross_prices(order)
     order.save(update_fields=["updated_at", "display_gross_prices"])
+    passed.status, passed.updated_at = order.status, order.updated_at
+    passed.display_gross_prices = order.display_gross_prices
     order_confirmed(order, user, app, manager, send_confirmation_email=True)
     return True
 

@@ -154,3 +154,53 @@ def test_tasks_run_once_under_saleors_database_scheduler(tmp_path):
     assert set(rows.values_list("name", flat=True)) == rows_before
     sent = _check(beat_text, worker_text)
     assert all(count >= 1 for count in sent.values()), sent
+
+
+# --- one entry that is never due must not hold back the others (celery/celery#7649) ----
+
+
+def _scheduler_with_an_entry_that_is_never_due():
+    """A real Celery beat scheduler (in-memory broker) with an entry that answers as
+    Saleor's `initiated_*_schedule` does while nothing is dirty — "not due, look again
+    in 2 s" — and one of the plugin's kind, every second."""
+    from datetime import timedelta
+
+    from celery import Celery
+    from celery.beat import Scheduler
+    from celery.schedules import schedstate
+    from celery.schedules import schedule as every
+
+    class nothing_dirty(every):
+        def is_due(self, last_run_at):
+            return schedstate(False, 2.0)
+
+    app = Celery("beat-fairness", broker="memory://")
+    app.conf.beat_schedule = {
+        "saleor-like": {"task": "example.search", "schedule": nothing_dirty(timedelta(seconds=2))},
+        "ours": {"task": "example.sweep", "schedule": timedelta(seconds=1)},
+    }
+    return Scheduler(app, max_interval=5)
+
+
+def _run(scheduler, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        wait = min(scheduler.tick(), 0.25, deadline - time.monotonic())
+        time.sleep(max(wait, 0))
+    return scheduler.schedule["ours"].total_run_count
+
+
+def test_an_entry_that_is_never_due_does_not_hold_back_the_plugins_entries():
+    from saleor_store_credit.periodic import keep_beat_fair
+
+    # given Celery's own scheduler: once the never-due entry is on top, ours starve
+    plain = _scheduler_with_an_entry_that_is_never_due()
+    starved = _run(plain, 6)
+    # when the plugin keeps beat fair (as it does in every beat process)
+    fair = _scheduler_with_an_entry_that_is_never_due()
+    assert keep_beat_fair(fair) is True and keep_beat_fair(fair) is False
+    ran = _run(fair, 6)
+    # then the entry every second keeps being sent, and the never-due one never is
+    assert starved <= 3, starved  # the Celery behaviour this works around
+    assert ran >= 5, ran
+    assert fair.schedule["saleor-like"].total_run_count == 0
