@@ -458,6 +458,8 @@ def complete(server, shopper: Shopper, checkout_id: str) -> dict:
         wait_for(charged, timeout=60, what="the worker to charge the order's store credit")
         payload = {**payload, "order": server.saleor(
             ORDER, {"id": order["id"]}, token=server.staff_token)["data"]["order"]}
+    # what checkoutComplete itself answered (the order above is read again after)
+    payload["answered_status"] = order["status"] if order else None
     return payload
 
 

@@ -34,6 +34,8 @@ def test_shopper_pays_the_whole_order_with_store_credit(saleor, people):
     order = complete(saleor, shopper, checkout_id)
     # then the order is paid in full by store credit, and exactly the total was spent
     assert order["errors"] == [], order
+    # (the credit check passed: confirmed, and checkoutComplete already says so)
+    assert order["answered_status"] == "UNFULFILLED"
     assert order["order"]["chargeStatus"] == "FULL"
     assert shopper.account() == {"balance": Decimal(5), "held": 0, "available": Decimal(5)}
     tx = store_credit_transaction(saleor, order_id=order["order"]["id"])

@@ -30,7 +30,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from ..errors import NotFound, StoreCreditError, StoreCreditErrorCode
@@ -451,34 +451,51 @@ def order_values(user_ids, since, currency) -> dict:
 
 
 def average_days_to_pay(user_ids, since) -> dict:
-    """Per customer: the average days from placing an order to it being fully paid.
+    """Per customer: the average days from placing an order to it being fully paid,
+    over the orders placed in the period that were paid later than
+    `PAID_AT_CHECKOUT` after placement (paid later, not at checkout).
 
-    For now (there are no payment terms yet) an order counts when it was placed in the
-    period and became fully paid later than `PAID_AT_CHECKOUT` after placement (paid
-    on account rather than at checkout). Fully paid is Saleor's first "fully paid" or
-    "marked as paid" order event. When orders carry payment terms this will count
-    orders on terms, against the same clock."""
+    An order on payment terms counts by its terms' own clock: placed to the moment
+    nothing was owed on it any more (`OrderTerms.paid_at`). Any other order by
+    Saleor's: its first "fully paid" or "marked as paid" order event."""
     from django.db.models import DurationField, ExpressionWrapper
     from django.db.models.functions import Extract
 
     from saleor.order import OrderEvents
     from saleor.order.models import OrderEvent
 
+    from .terms_models import OrderTerms
+
+    def seconds(later, earlier):
+        return Extract(ExpressionWrapper(F(later) - F(earlier),
+                                         output_field=DurationField()), "epoch")
+
+    on_terms = OrderTerms.objects.filter(
+        user_id__in=user_ids, placed_at__gte=since, paid_at__isnull=False,
+        paid_at__gt=F("placed_at") + PAID_AT_CHECKOUT,
+    ).annotate(seconds=seconds("paid_at", "placed_at"))
     paid = OrderEvent.objects.filter(
         order_id=OuterRef("pk"),
         type__in=[OrderEvents.ORDER_FULLY_PAID, OrderEvents.ORDER_MARKED_AS_PAID],
     ).order_by("date").values("date")[:1]
-    qs = (
+    others = (
         _placed_orders(user_ids, since)
+        .exclude(pk__in=OrderTerms.objects.filter(user_id__in=user_ids).values("order_id"))
         .annotate(paid_at=Subquery(paid))
         .filter(paid_at__gt=F("created_at") + PAID_AT_CHECKOUT)
-        .annotate(seconds=Extract(ExpressionWrapper(
-            F("paid_at") - F("created_at"), output_field=DurationField()), "epoch"))
+        .annotate(seconds=seconds("paid_at", "created_at"))
     )
+    totals: dict = {}
+    for qs in (on_terms, others):
+        for row in qs.order_by().values("user_id").annotate(
+                total=Sum("seconds"), n=Count("pk")):
+            if row["total"] is None:
+                continue
+            total, n = totals.get(row["user_id"], (Decimal(0), 0))
+            totals[row["user_id"]] = (total + Decimal(str(row["total"])), n + row["n"])
     return {
-        user_id: (Decimal(str(seconds)) / 86400).quantize(HUNDREDTH)
-        for user_id, seconds in _grouped(qs, avg=Avg("seconds")).items()
-        if seconds is not None
+        user_id: (total / n / 86400).quantize(HUNDREDTH)
+        for user_id, (total, n) in totals.items() if n
     }
 
 

@@ -610,3 +610,34 @@ def test_the_on_account_apps_manifest_passes_saleors_validation(store_credit_plu
     assert client.get(base + "nothing").status_code == 404
     screen = client.get("/plugins/global/saleor-store-credit/dashboard/terms.js")
     assert screen.status_code == 200 and screen["Content-Type"].startswith("text/javascript")
+
+
+def test_average_days_to_pay_counts_orders_on_terms_by_their_invoice_payment(
+    place, staff, customer_user, channel_USD, total, on_account_app,
+):
+    # given two orders placed on account on Net 30, placed 12 and 20 days ago
+    from saleor_store_credit.credit import risk
+
+    net30 = save_terms(staff, name="Net 30", days=30)
+    assign(staff, net30["id"], channel=channel_USD.slug)
+    give_limit(customer_user, total * 10)
+    shopper = ApiClient(user=customer_user)
+    orders = []
+    for days_ago in (12, 20):
+        order = place(before_complete=lambda checkout: initialize(shopper, checkout))
+        placed = timezone.now() - timedelta(days=days_ago)
+        OrderTerms.objects.filter(order_id=order.pk).update(placed_at=placed)
+        Order.objects.filter(pk=order.pk).update(created_at=placed)
+        orders.append(order)
+    since = timezone.now() - timedelta(days=365)
+    assert risk.average_days_to_pay([customer_user.pk], since) == {}  # nothing paid yet
+
+    # when staff record each invoice paid today
+    for order in orders:
+        ok(staff.query(RECORD, {"order": gid("Order", order.pk), "amount": None}),
+           "orderInvoicePaymentRecord")
+
+    # then the customer took (12 + 20) / 2 days to pay, by the terms' own clock
+    assert all(OrderTerms.objects.get(order_id=o.pk).paid_at for o in orders)
+    days = risk.average_days_to_pay([customer_user.pk], since)[customer_user.pk]
+    assert Decimal("15.99") <= days <= Decimal("16.00"), days
