@@ -175,11 +175,7 @@ def _lock_own_checkout(checkout_token, user, *, with_payments=False, need_item=T
         **_own_item_annotations())
     if with_payments:
         checkouts = checkouts.annotate(**payment_annotations(), **_account_annotations(user))
-    checkout = checkouts.first()
-    if checkout is None or user is None or checkout.user_id != user.pk:
-        raise NotFound("Checkout not found.", field="checkoutId")
-    if checkout.is_checkout_locked():
-        raise _locked()
+    checkout = own_unlocked(checkouts, user)
     item = hold = None
     if checkout.sc_item_pk is not None and (checkout.sc_item_held or need_item):
         item = _our_item(checkout.pk, lock=True)
@@ -187,6 +183,18 @@ def _lock_own_checkout(checkout_token, user, *, with_payments=False, need_item=T
     if _being_completed(hold):
         raise _locked()
     return checkout, item, hold
+
+
+def own_unlocked(checkouts, user) -> Checkout:
+    """The first of `checkouts` (a locking queryset of one) if it is `user`'s own and
+    Saleor is not completing it; someone else's, or a missing one, looks missing.
+    Shared by both gateways' entry points (store credit, pay on account)."""
+    checkout = checkouts.first()
+    if checkout is None or user is None or checkout.user_id != user.pk:
+        raise NotFound("Checkout not found.", field="checkoutId")
+    if checkout.is_checkout_locked():
+        raise _locked()
+    return checkout
 
 
 def _own_item_annotations() -> dict:

@@ -70,7 +70,7 @@ from ..errors import (
 )
 from ..ledger import Actor
 from ..money import normalize_currency, parse_amount, quantum
-from .apply import checkout_total, coverage
+from .apply import _locked, checkout_total, coverage, own_unlocked
 
 ON_ACCOUNT_ID = tx.ON_ACCOUNT_ID
 NAME = tx.ON_ACCOUNT_NAME
@@ -253,20 +253,10 @@ def _being_completed(payments) -> bool:
                for p in payments)
 
 
-def _locked() -> StoreCreditError:
-    return StoreCreditError(
-        "The checkout is being completed; try again in a moment.",
-        field="checkoutId", code=StoreCreditErrorCode.CHECKOUT_LOCKED)
-
-
 def _lock_own_checkout(checkout_token, user):
     """The customer's own checkout locked, then its open on-account items and their
     rows (Saleor's lock order: checkout, then its transactions)."""
-    checkout = checkout_qs_select_for_update().filter(pk=checkout_token).first()
-    if checkout is None or user is None or checkout.user_id != user.pk:
-        raise NotFound("Checkout not found.", field="checkoutId")
-    if checkout.is_checkout_locked():
-        raise _locked()
+    checkout = own_unlocked(checkout_qs_select_for_update().filter(pk=checkout_token), user)
     items = _items(checkout_pk=checkout.pk, lock=True)
     payments = _payments(items, lock=True)
     if _being_completed(payments.values()):
