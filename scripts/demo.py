@@ -5,7 +5,12 @@ Migrates (and, on an empty database, loads Saleor's own sample catalogue with
 staff grants credit -> shopper applies part of it to a checkout -> another payment
 method pays the rest -> order placed, credit debited -> staff refunds the store-credit
 payment -> balance restored -> an abandoned checkout's hold is released by the
-Celery sweeper. Prints what happened at each step.
+Celery sweeper. Then the B2B path: staff switch on credit management and pay on
+account, give the buyer Net 30 and a credit limit, install the pay-on-account App from
+its manifest -> the buyer places an order "on account" through Saleor's own
+`transactionInitialize` -> the order has a due date and is owed -> staff record the
+invoice paid in two parts -> Saleor shows the order fully charged. Prints what
+happened at each step.
 
     SALEOR_PYTHON=/path/to/saleor/.venv/bin/python SALEOR_SRC=/path/to/saleor make demo
 """
@@ -207,8 +212,105 @@ def scenario(saleor: Saleor, app_token: str) -> int:
         node = edge["node"]
         print(f"     {node['direction']:<6} {node['amount']['amount']:>8} {node['kind']:<10}"
               f" {node['reason']}{'  order ' + node['orderId'] if node['orderId'] else ''}")
+    b2b_scenario(saleor, staff, shopper, me)
     print("demo: OK")
     return 0
+
+
+def _ok(result: dict, name: str) -> dict:
+    payload = (result.get("data") or {}).get(name)
+    check(payload is not None and payload.get("errors") == [], f"{name}: {payload or result}")
+    return payload
+
+
+def b2b_scenario(saleor: Saleor, staff: str, buyer: str, buyer_id: str) -> None:
+    """Credit management and pay on account, over HTTP only."""
+    saleor.step("B2B: staff switch on credit management and pay on account (pluginUpdate)")
+    _ok(saleor.saleor(
+        """mutation { pluginUpdate(id: "saleor-store-credit", input: {configuration: [
+           {name: "credit_management_channels", value: "*"},
+           {name: "pay_on_account_channels", value: "*"}]}) { errors { field message } } }""",
+        token=staff), "pluginUpdate")
+    saleor.step("B2B: staff create Net 30 and make it the channel's default (paymentTermsSave/Assign)")
+    terms = _ok(saleor.store_credit(
+        """mutation { paymentTermsSave(input: {name: "Net 30 (demo)", basis: ORDER_DATE,
+           days: 30}) { terms { id name } errors { field code message } } }""",
+        token=staff), "paymentTermsSave")["terms"]
+    _ok(saleor.store_credit(
+        """mutation ($t: ID, $c: String) { paymentTermsAssign(termsId: $t, channel: $c) {
+           assignment { id } errors { field code message } } }""",
+        {"t": terms["id"], "c": CHANNEL}, token=staff), "paymentTermsAssign")
+    saleor.step("B2B: staff give the buyer a credit limit of 5000.00 USD (creditLimitSet)")
+    _ok(saleor.store_credit(
+        """mutation ($input: CreditLimitInput!) { creditLimitSet(input: $input) {
+           adjustment { status } errors { field code message } } }""",
+        {"input": {"customerId": buyer_id, "currency": "USD", "amount": "5000.00"}},
+        token=staff), "creditLimitSet")
+    saleor.step("B2B: staff install the pay-on-account App from its manifest (appInstall)")
+    manifest = f"{saleor.url}/plugins/global/saleor-store-credit/app/on-account/manifest"
+    apps = saleor.saleor("{ apps(first: 50) { edges { node { identifier isActive } } } }",
+                         token=staff)["data"]["apps"]["edges"]
+    if not any(e["node"]["identifier"] == "saleor-store-credit.on-account" for e in apps):
+        _ok(saleor.saleor(
+            """mutation ($input: AppInstallInput!) { appInstall(input: $input) {
+               errors { field code message } } }""",
+            {"input": {"appName": "Pay on account", "manifestUrl": manifest,
+                       "activateAfterInstallation": True,
+                       "permissions": ["HANDLE_PAYMENTS"]}}, token=staff), "appInstall")
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        apps = saleor.saleor("{ apps(first: 50) { edges { node { identifier isActive } } } }",
+                             token=staff)["data"]["apps"]["edges"]
+        if any(e["node"]["identifier"] == "saleor-store-credit.on-account"
+               and e["node"]["isActive"] for e in apps):
+            break
+        time.sleep(1)
+    check(time.time() < deadline, "the worker installed the pay-on-account App")
+
+    saleor.step("B2B: the buyer's checkout; paymentGatewayInitialize lists pay on account")
+    checkout, _name, total = saleor.ready_checkout(buyer, "shopper@example.com", CHANNEL,
+                                                   quantity=1)
+    listed = saleor.saleor(
+        "mutation ($id: ID!) { paymentGatewayInitialize(id: $id) { gatewayConfigs { id data } } }",
+        {"id": checkout["id"]}, token=buyer,
+    )["data"]["paymentGatewayInitialize"]["gatewayConfigs"]
+    on_account = [g for g in listed if g["id"] == "saleor-store-credit.on-account"]
+    check(bool(on_account), f"pay on account is listed: {on_account}")
+    saleor.step("B2B: the buyer pays on account (transactionInitialize) and places the order")
+    initialized = _ok(saleor.saleor(
+        """mutation ($id: ID!) { transactionInitialize(id: $id, paymentGateway: {
+           id: "saleor-store-credit.on-account"}) { transaction { authorizedAmount { amount } }
+           errors { field code message } } }""",
+        {"id": checkout["id"]}, token=buyer), "transactionInitialize")
+    check(money(initialized["transaction"]["authorizedAmount"]["amount"]) == total,
+          f"{total} authorized on account")
+    order = _ok(saleor.saleor(
+        """mutation ($id: ID!) { checkoutComplete(id: $id) { order { id number status
+           chargeStatus } errors { field code message } } }""",
+        {"id": checkout["id"]}, token=buyer), "checkoutComplete")["order"]
+    check(order["status"] == "UNFULFILLED", f"order {order['number']} placed and confirmed")
+    terms_query = """query ($id: ID!) { orderPaymentTerms(orderId: $id) { termsName dueDate
+        status owed { amount } } }"""
+    on_terms = saleor.store_credit(terms_query, {"id": order["id"]},
+                                   token=staff)["data"]["orderPaymentTerms"]
+    check(on_terms["termsName"] == "Net 30 (demo)" and on_terms["dueDate"] is not None,
+          f"due on {on_terms['dueDate']} ({on_terms['termsName']}), owed "
+          f"{on_terms['owed']['amount']}")
+    saleor.step("B2B: staff record the invoice paid, first half, then the rest")
+    record = """mutation ($id: ID!, $amount: Decimal, $ref: String) {
+        orderInvoicePaymentRecord(orderId: $id, amount: $amount, reference: $ref) {
+        orderPaymentTerms { status owed { amount } } errors { field code message } } }"""
+    half = (total / 2).quantize(Decimal("0.01"))
+    first = _ok(saleor.store_credit(record, {"id": order["id"], "amount": str(half),
+                                             "ref": "BANK-1"}, token=staff),
+                "orderInvoicePaymentRecord")["orderPaymentTerms"]
+    check(money(first["owed"]["amount"]) == total - half, f"still owed {first['owed']['amount']}")
+    rest = _ok(saleor.store_credit(record, {"id": order["id"], "amount": None, "ref": "BANK-2"},
+                                   token=staff), "orderInvoicePaymentRecord")["orderPaymentTerms"]
+    check(money(rest["owed"]["amount"]) == 0, f"invoice {rest['status']}, nothing owed")
+    charged = saleor.saleor("query ($id: ID!) { order(id: $id) { chargeStatus } }",
+                            {"id": order["id"]}, token=staff)["data"]["order"]["chargeStatus"]
+    check(charged == "FULL", f"Saleor shows the order {charged} charged")
 
 
 if __name__ == "__main__":
