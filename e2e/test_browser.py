@@ -352,7 +352,7 @@ JOURNEYS = {
         "use": "Tegoed gebruiken ({} beschikbaar)", "balance": "Tegoed: {} beschikbaar",
         "credit": "Tegoed", "to_pay": "Totaal te betalen", "applied": "Tegoed gebruikt: {}",
         "remove": "Verwijderen", "place": "Bestelling plaatsen",
-        "placed": r"Bestelling #\d+ geplaatst", "details": "Wacht op bevestiging",
+        "placed": r"Bestelling #\d+ geplaatst", "details": "Status: Wordt verwerkt",  # confirmed: the credit check passed
     }),
     # ?lang=sv wins over the browser's Dutch before login; the customer's SV_FI after
     "sv": dict(email=SWEDISH_EMAIL, page_locale="nl-BE", lang="&lang=sv", before="Logga in", words={
@@ -360,7 +360,7 @@ JOURNEYS = {
         "balance": "Tillgodohavande: {} tillgängligt", "credit": "Tillgodohavande",
         "to_pay": "Att betala", "applied": "Använt tillgodohavande: {}", "remove": "Ta bort",
         "place": "Lägg order", "placed": r"Order #\d+ har lagts",
-        "details": "Väntar på bekräftelse",
+        "details": "Status: Behandlas",  # confirmed: the credit check passed
     }),
 }
 
