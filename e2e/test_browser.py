@@ -440,26 +440,6 @@ def test_before_login_the_page_speaks_the_browsers_language(
     assert notice in page.locator("#page-errors .notice").inner_text()
 
 
-def test_the_pages_own_errors_are_in_the_chosen_language(page, saleor):
-    # given a checkout ID that names no checkout, and ?lang=sv
-    missing = base64.b64encode(f"Checkout:{uuid.uuid4()}".encode()).decode()
-
-    # when the page loads, then "Checkout not found." is in Swedish
-    page.goto(f"{saleor.url}{STOREFRONT}?checkout={missing}&lang=sv")
-    error = page.locator("#page-errors .error[data-code=NOT_FOUND]")
-    error.wait_for()
-    assert _text(error) == "NOT_FOUND: Varukorgen hittades inte."
-
-    # when a visitor logs in with a wrong password, then Saleor's refusal is in Swedish
-    login = page.locator("#login")
-    login.locator("[name=email]").fill("nobody@example.com")
-    login.locator("[name=password]").fill("not-the-password")
-    login.locator("button[type=submit]").click()
-    refused = page.locator("#login-errors .error[data-code=INVALID_CREDENTIALS]")
-    refused.wait_for()
-    assert _text(refused) == "INVALID_CREDENTIALS: E-postadressen eller lösenordet stämmer inte."
-
-
 def test_a_dutch_customer_reads_in_dutch_why_someone_elses_checkout_takes_no_credit(page, saleor):
     # given a checkout of another customer
     shopper = saleor.token("shopper@example.com", saleor.password)
@@ -480,3 +460,26 @@ def test_a_dutch_customer_reads_in_dutch_why_someone_elses_checkout_takes_no_cre
                            f"deze winkelwagen hoort niet bij {DUTCH_EMAIL}.")
     assert page.locator("[data-testid=use-credit]").is_hidden()
     shot(page, "13-storefront-nl-not-your-checkout")
+
+
+# Last: a wrong password makes Saleor suspend logins from this address for a while
+# (saleor/graphql/account/mutations/authentication/create_token.py), so every test that
+# logs in runs before it.
+def test_the_pages_own_errors_are_in_the_chosen_language(page, saleor):
+    # given a checkout ID that names no checkout, and ?lang=sv
+    missing = base64.b64encode(f"Checkout:{uuid.uuid4()}".encode()).decode()
+
+    # when the page loads, then "Checkout not found." is in Swedish
+    page.goto(f"{saleor.url}{STOREFRONT}?checkout={missing}&lang=sv")
+    error = page.locator("#page-errors .error[data-code=NOT_FOUND]")
+    error.wait_for()
+    assert _text(error) == "NOT_FOUND: Varukorgen hittades inte."
+
+    # when a visitor logs in with a wrong password, then Saleor's refusal is in Swedish
+    login = page.locator("#login")
+    login.locator("[name=email]").fill("nobody@example.com")
+    login.locator("[name=password]").fill("not-the-password")
+    login.locator("button[type=submit]").click()
+    refused = page.locator("#login-errors .error[data-code=INVALID_CREDENTIALS]")
+    refused.wait_for()
+    assert _text(refused) == "INVALID_CREDENTIALS: E-postadressen eller lösenordet stämmer inte."
