@@ -1,12 +1,12 @@
 """Store credit in Saleor's own payment-gateway list (`paymentGatewayInitialize`)."""
 
-from saleor.checkout import CheckoutAuthorizeStatus, CheckoutChargeStatus
+from saleor.checkout import CheckoutAuthorizeStatus
 from saleor.checkout.models import Checkout
 from saleor.payment.models import TransactionItem
 
 from .. import saleor_tx as tx
 from ..errors import NotFound, StoreCreditError
-from .apply import applied_hold
+from .apply import _CHARGED, applied_hold
 
 
 def requestor_user(requestor):
@@ -58,9 +58,6 @@ def own_checkout_data(source, user, session_data) -> dict:
     if user is None or source.user_id != user.pk:
         raise NotFound("Checkout not found.", field="id")
     return data
-
-
-_CHARGED = (CheckoutChargeStatus.FULL, CheckoutChargeStatus.OVERCHARGED)
 
 
 def gateways_on(checkout) -> frozenset | None:

@@ -45,7 +45,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from saleor.checkout import CheckoutAuthorizeStatus, CheckoutChargeStatus
+from saleor.checkout import CheckoutAuthorizeStatus
 from saleor.checkout.lock_objects import checkout_qs_select_for_update
 from saleor.checkout.models import Checkout
 from saleor.payment import TransactionAction, TransactionEventType
@@ -70,7 +70,7 @@ from ..errors import (
 )
 from ..ledger import Actor
 from ..money import normalize_currency, parse_amount, quantum
-from .apply import _locked, checkout_total, coverage, own_unlocked
+from .apply import _CHARGED, _locked, checkout_total, coverage, own_unlocked
 
 ON_ACCOUNT_ID = tx.ON_ACCOUNT_ID
 NAME = tx.ON_ACCOUNT_NAME
@@ -437,9 +437,6 @@ def _trim(items, payments, needed: Decimal) -> Decimal:
               "Pay on account reduced: the order needs less.", actor=SYSTEM)
         excess -= cut
     return open_total
-
-
-_CHARGED = (CheckoutChargeStatus.FULL, CheckoutChargeStatus.OVERCHARGED)
 
 
 # --- orders ---------------------------------------------------------------------------------
