@@ -10,6 +10,7 @@ makes paying anyone twice impossible, and one worker at a time processes a run (
 PostgreSQL advisory lock).
 """
 
+import gc
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -41,6 +42,12 @@ logger = logging.getLogger(__name__)
 # 0016 moved them into PayoutDetails (payouts.py). The plugin no longer reads it.
 PAYOUT_ACCOUNT_METADATA_KEY = "store_credit.payout_account"
 DEFAULT_BATCH_SIZE = 500
+# Each batch leaves a little garbage in reference cycles (the database driver's query
+# objects). Python frees cycles in its full collection, which a worker's large heap
+# of long-lived objects (all of Saleor) makes rare, so a long run's memory would creep
+# up with its size until then; collecting every this many batches keeps it flat
+# (`make bench` / `make bench-deep`: peak at 100 000 and 1 000 000 accounts).
+COLLECT_EVERY_BATCHES = 100
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,7 @@ def _process(run_id: int, *, batch_size: int, crash_after) -> str:
         status=RunStatus.RUNNING, started_at=run.started_at or timezone.now()
     )
     paid_now = 0
+    batches = 0
     while True:
         ids = list(
             candidates(spec).filter(pk__gt=run.cursor_account_id)
@@ -310,6 +318,9 @@ def _process(run_id: int, *, batch_size: int, crash_after) -> str:
         run.cursor_account_id = ids[-1]
         run.processed_count += len(ids)
         run.payout_count += count
+        batches += 1
+        if batches % COLLECT_EVERY_BATCHES == 0:
+            gc.collect()
         logger.info(
             "Reimbursement run %s: %s/%s accounts processed, %s payouts",
             run_id, run.processed_count, run.selected_count, run.payout_count,
