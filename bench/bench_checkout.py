@@ -219,10 +219,8 @@ def _paid_by_card(checkout, transaction_item_generator, transaction_events_gener
 
 
 def _cpu_measure(fn):
-    """`measure` plus the CPU seconds the test process spent on the request (the API
-    process's own work, PostgreSQL's excluded): steadier than wall time on a shared
-    2-core machine, where one garbage collection or a neighbour's burst moves a
-    request by tens of milliseconds."""
+    """`measure` plus the CPU seconds the test process spent on the request: the API
+    process's own work, PostgreSQL's excluded, a second view beside the wall time."""
     cpu = {}
     t, q, r = measure(fn, cpu=cpu)
     return t, q, r, cpu["seconds"]
@@ -232,14 +230,13 @@ def _idle_round(user_api_client, variant, checkout_ready_to_complete, checkout_d
                 customer_user, transaction_item_generator, transaction_events_generator):
     channel = checkout_ready_to_complete.channel.slug
     results = {}
-    measure = _cpu_measure
-    t, q, r, cpu = measure(lambda: user_api_client.post_graphql(QUERIES["checkoutCreate"], {
+    t, q, r, cpu = _cpu_measure(lambda: user_api_client.post_graphql(QUERIES["checkoutCreate"], {
         "input": {"channel": channel, "email": customer_user.email,
                   "lines": [{"variantId": gid("ProductVariant", variant.pk), "quantity": 1}]}}))
     _ok(r, "checkoutCreate")
     results["checkoutCreate"] = (t, q, cpu)
     checkout_id = r.json()["data"]["checkoutCreate"]["checkout"]["id"]
-    t, q, r, cpu = measure(lambda: user_api_client.post_graphql(QUERIES["checkoutLinesAdd"], {
+    t, q, r, cpu = _cpu_measure(lambda: user_api_client.post_graphql(QUERIES["checkoutLinesAdd"], {
         "id": checkout_id, "lines": [{"variantId": gid("ProductVariant", variant.pk), "quantity": 1}]}))
     _ok(r, "checkoutLinesAdd")
     results["checkoutLinesAdd"] = (t, q, cpu)
@@ -250,7 +247,7 @@ def _idle_round(user_api_client, variant, checkout_ready_to_complete, checkout_d
         checkout = clone_checkout(checkout_ready_to_complete, checkout_delivery, customer_user)
         _paid_by_card(checkout, transaction_item_generator, transaction_events_generator,
                       event)
-        t, q, r, cpu = measure(lambda: user_api_client.post_graphql(
+        t, q, r, cpu = _cpu_measure(lambda: user_api_client.post_graphql(
             COMPLETE, {"id": gid("Checkout", checkout.pk)}))
         _ok(r, "checkoutComplete")
         results[operation] = (t, q, cpu)

@@ -18,7 +18,7 @@ def measure(fn, label=None, worker=None, cpu=None):
     seconds, tasks) when given. `label`: also print the request's queries by call
     site when BENCH_PROFILE=1 (`query_sites`). `cpu` (a dict): gets "seconds", the
     CPU time this process spent on the request, inline tasks left out as well
-    (PostgreSQL's work is not in it; steadier than wall time on a shared machine)."""
+    (PostgreSQL's work is not in it)."""
     from celery import signals
 
     inline = {"depth": 0, "start": 0.0, "first": 0, "queries": 0, "seconds": 0.0,

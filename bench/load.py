@@ -207,8 +207,7 @@ def configure(server, shoppers, staff):
 def wait_charged(server, staff, orders, recorder, seconds=300):
     """Every store-credit order ends charged in full by the worker, and Saleor's view
     agrees with the ledger's: its store-credit transaction charged the order total,
-    nothing left authorized, nothing refunded. Returns the seconds it took after the
-    last phase."""
+    nothing left authorized, nothing refunded. Returns the seconds it waited."""
     started = time.perf_counter()
     waiting = dict(orders)
     last = {}
