@@ -215,6 +215,7 @@ def wait_charged(server, staff, orders, recorder, seconds=300):
         for order_id, total in list(waiting.items()):
             order = server.saleor(ORDER, {"id": order_id}, token=staff)["data"]["order"]
             last[order_id] = order
+            # saleor_tx.PAYMENT_METHOD_NAME (this script runs outside Saleor's Python)
             ours = [t for t in order["transactions"] if t["name"] == "Store credit"]
             if order["chargeStatus"] == "FULL" and len(ours) == 1 and (
                 Decimal(str(ours[0]["chargedAmount"]["amount"])) == total
